@@ -1,0 +1,38 @@
+import type { Logger, ReadinessCheck } from "@conveyor/core";
+import type { Scheduler } from "@conveyor/scheduler";
+import { Hono } from "hono";
+import { type Authenticator, type AuthVars, requireAuth } from "./auth/index.ts";
+import { jsonBody } from "./body/index.ts";
+import { errorHandler, notFound } from "./errors/index.ts";
+import { healthRoutes } from "./routes/health.ts";
+import { taskRoutes } from "./routes/tasks.ts";
+
+export interface ApiDeps {
+  scheduler: Scheduler;
+  auth: Authenticator;
+  checks: Record<string, ReadinessCheck>;
+  log: Logger;
+  maxBodyBytes: number;
+}
+
+/** The HTTP API. Thin: it authenticates, validates, and calls the scheduler. */
+export function createApp(deps: ApiDeps) {
+  const app = new Hono<{ Variables: AuthVars }>();
+  app.onError(errorHandler(deps.log));
+  app.notFound(notFound);
+
+  app.route("/", healthRoutes(deps.checks));
+
+  const v1 = new Hono<{ Variables: AuthVars }>();
+  v1.use("*", requireAuth(deps.auth), jsonBody(deps.maxBodyBytes));
+  v1.route("/tasks", taskRoutes(deps.scheduler));
+  v1.get("/whoami", (c) => {
+    const { tenant, name, scopes } = c.get("principal");
+    return c.json({ tenant, name, scopes });
+  });
+  app.route("/v1", v1);
+  return app;
+}
+
+export type { Authenticator } from "./auth/index.ts";
+export { adminKeyAuthenticator } from "./auth/index.ts";

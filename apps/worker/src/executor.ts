@@ -1,0 +1,112 @@
+import type { TaskError } from "@conveyor/core";
+import type { TaskContext, TaskType } from "@conveyor/handlers";
+
+/** Why a run's signal aborted. */
+export class TimeoutReason extends Error {
+  override name = "TimeoutReason";
+  constructor(readonly timeoutMs: number) {
+    super(`the task ran past its timeout of ${timeoutMs} ms`);
+  }
+}
+
+export class CancelReason extends Error {
+  override name = "CancelReason";
+  constructor(message = "the task was cancelled") {
+    super(message);
+  }
+}
+
+export class ShutdownReason extends Error {
+  override name = "ShutdownReason";
+  constructor() {
+    super("the node is shutting down");
+  }
+}
+
+export type RunOutcome =
+  | { kind: "completed"; result: unknown }
+  | {
+      kind: "failed";
+      outcome: "failed" | "timed_out" | "cancelled" | "interrupted";
+      error: TaskError;
+      retryable: boolean;
+    };
+
+/**
+ * Runs one attempt of a handler under a timeout and the job's cancel signal. Whatever the
+ * handler does, the answer is an outcome: a handler that ignores its signal is still left
+ * behind at the deadline, so a timeout always ends the attempt on time.
+ */
+export async function execute(
+  type: TaskType,
+  payload: unknown,
+  ctx: Omit<TaskContext, "signal">,
+  opts: { timeoutMs: number; cancel?: AbortSignal; shutdown?: AbortSignal },
+): Promise<RunOutcome> {
+  const parsed = type.schema.safeParse(payload);
+  if (!parsed.success) {
+    return {
+      kind: "failed",
+      outcome: "failed",
+      error: { code: "invalid_payload", message: parsed.error.issues[0]?.message ?? "invalid payload" },
+      retryable: false,
+    };
+  }
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new TimeoutReason(opts.timeoutMs)), opts.timeoutMs);
+  const forward = (signal: AbortSignal | undefined, reason: () => Error) => {
+    if (!signal) return () => {};
+    const onAbort = () => controller.abort(reason());
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    return () => signal.removeEventListener("abort", onAbort);
+  };
+  const unCancel = forward(opts.cancel, () => new CancelReason(String(opts.cancel?.reason ?? "") || undefined));
+  const unShutdown = forward(opts.shutdown, () => new ShutdownReason());
+  const aborted = new Promise<never>((_, reject) => {
+    if (controller.signal.aborted) reject(controller.signal.reason);
+    controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
+  });
+  try {
+    const result = await Promise.race([type.run(parsed.data, { ...ctx, signal: controller.signal }), aborted]);
+    return { kind: "completed", result: result ?? null };
+  } catch (err) {
+    const reason = controller.signal.aborted ? controller.signal.reason : err;
+    return failure(reason);
+  } finally {
+    clearTimeout(timer);
+    unCancel();
+    unShutdown();
+  }
+}
+
+function failure(reason: unknown): RunOutcome {
+  if (reason instanceof TimeoutReason) {
+    return {
+      kind: "failed",
+      outcome: "timed_out",
+      error: { code: "timed_out", message: reason.message },
+      retryable: true,
+    };
+  }
+  if (reason instanceof CancelReason) {
+    return {
+      kind: "failed",
+      outcome: "cancelled",
+      error: { code: "cancelled", message: reason.message },
+      retryable: false,
+    };
+  }
+  if (reason instanceof ShutdownReason) {
+    return {
+      kind: "failed",
+      outcome: "interrupted",
+      error: { code: "interrupted", message: reason.message },
+      retryable: true,
+    };
+  }
+  const err = reason as { code?: unknown; message?: unknown; retryable?: unknown } | undefined;
+  const code = typeof err?.code === "string" && /^[a-z_]+$/.test(err.code) ? err.code : "handler_error";
+  const message = typeof err?.message === "string" ? err.message.slice(0, 2000) : String(reason).slice(0, 2000);
+  return { kind: "failed", outcome: "failed", error: { code, message }, retryable: err?.retryable !== false };
+}

@@ -1,0 +1,219 @@
+import { hostname } from "node:os";
+import {
+  createRedis,
+  type Logger,
+  queueName,
+  type RedisClient,
+  type RedisTarget,
+  type TaskError,
+  type TaskStatus,
+} from "@conveyor/core";
+import type { Ledger, TaskRow } from "@conveyor/db";
+import type { TaskCatalog, TaskType } from "@conveyor/handlers";
+import { backoffDelay, type EventPublisher, type JobData, taskEvent } from "@conveyor/scheduler";
+import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
+import { execute, type RunOutcome } from "./executor.ts";
+import { persist } from "./persist.ts";
+
+export interface WorkerNodeDeps {
+  ledger: Ledger;
+  catalog: TaskCatalog;
+  events: EventPublisher;
+  redis: RedisTarget;
+  queuePrefix: string;
+  log: Logger;
+  /** Task types this node serves (default: all in the catalog). */
+  types?: string[];
+  /** Per-type concurrency (default: the type's maximum). */
+  concurrency?: Record<string, number>;
+  lockMs: number;
+  nodeId?: string;
+  version?: string;
+}
+
+/** Carries the delay the ledger recorded for a retry to BullMQ's custom backoff strategy. */
+class RetryLater extends Error {
+  override name = "RetryLater";
+  constructor(
+    message: string,
+    readonly delayMs: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A new node id: host, pid and a random suffix, unique across restarts. */
+export function newNodeId(): string {
+  return `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * A worker node: one BullMQ Worker per task type. Each job opens an attempt in the ledger,
+ * runs the handler under its timeout and cancel signal, and records the outcome in the
+ * ledger before the job returns to BullMQ.
+ */
+export class WorkerNode {
+  readonly id: string;
+  readonly types: string[];
+  private readonly workers = new Map<string, Worker<JobData>>();
+  private readonly connections: RedisClient[] = [];
+  private readonly shutdown = new AbortController();
+  private readonly active = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly deps: WorkerNodeDeps) {
+    this.id = deps.nodeId ?? newNodeId();
+    this.types = deps.types?.length ? deps.types : deps.catalog.types;
+    for (const t of this.types) deps.catalog.get(t);
+  }
+
+  /** Starts taking jobs for every served type. */
+  async start(): Promise<void> {
+    for (const type of this.types) {
+      const def = this.deps.catalog.get(type);
+      const connection = createRedis(this.deps.redis, "worker", `conveyor-worker-${type}`);
+      this.connections.push(connection);
+      const worker = new Worker<JobData>(
+        queueName(type),
+        (job, token, signal) => this.process(def, job, token, signal),
+        {
+          connection,
+          prefix: this.deps.queuePrefix,
+          concurrency: this.deps.concurrency?.[type] ?? def.defaults.concurrency.max,
+          lockDuration: this.deps.lockMs,
+          stalledInterval: Math.floor(this.deps.lockMs / 2),
+          // Our ledger counts stalls; BullMQ would otherwise fail a job on its second stall.
+          maxStalledCount: 3,
+          autorun: false,
+          settings: {
+            backoffStrategy: (_attempts, _type, err) => (err instanceof RetryLater ? err.delayMs : 1000),
+          },
+        },
+      );
+      worker.on("error", (err) => this.deps.log.warn({ type, err: err.message }, "worker error"));
+      this.workers.set(type, worker);
+      void worker.run().catch((err) => this.deps.log.error({ type, err: (err as Error).message }, "worker stopped"));
+    }
+    await Promise.all([...this.workers.values()].map((w) => w.waitUntilReady()));
+    this.deps.log.info({ node: this.id, types: this.types }, "worker node started");
+  }
+
+  /** Jobs running now on this node. */
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  private async process(
+    def: TaskType,
+    job: Job<JobData>,
+    token: string | undefined,
+    cancel?: AbortSignal,
+  ): Promise<void> {
+    const { ledger, events, log } = this.deps;
+    const taskId = job.data.taskId;
+    const started = await persist(log, "start attempt", () => ledger.startAttempt(taskId, this.id));
+    if (!started) {
+      // Cancelled or finished while it waited: nothing to run.
+      return;
+    }
+    this.active.add(taskId);
+    try {
+      const { task, n } = started;
+      await events.publish(taskEvent(task));
+      const outcome = await execute(
+        def,
+        task.payload,
+        {
+          attempt: n,
+          taskId,
+          progress: (p) => this.onProgress(task, p),
+          log: (message, level = "info") =>
+            log.debug({ taskId, attempt: n, level, line: message.slice(0, 500) }, "handler log"),
+        },
+        { timeoutMs: task.timeoutMs, cancel, shutdown: this.shutdown.signal },
+      );
+      await this.record(task, n, outcome, job, token);
+    } finally {
+      this.active.delete(taskId);
+    }
+  }
+
+  /** Writes the attempt's end to the ledger (retrying until PostgreSQL answers), then tells BullMQ. */
+  private async record(
+    task: TaskRow,
+    n: number,
+    outcome: RunOutcome,
+    job: Job<JobData>,
+    token: string | undefined,
+  ): Promise<void> {
+    const { ledger, events, log } = this.deps;
+    if (outcome.kind === "completed") {
+      const row = await persist(log, "complete", () =>
+        ledger.finishAttempt({
+          taskId: task.id,
+          n,
+          outcome: "completed",
+          error: null,
+          status: "completed",
+          result: outcome.result,
+        }),
+      );
+      if (row) await events.publish(taskEvent(row));
+      return;
+    }
+    // BullMQ counts failed attempts only: stalls and interruptions do not use one up.
+    const failures = job.attemptsMade + 1;
+    const maxAttempts = job.opts.attempts ?? task.maxAttempts;
+    const again = outcome.retryable && (outcome.outcome === "interrupted" || failures < maxAttempts);
+    const delayMs = again && outcome.outcome !== "interrupted" ? backoffDelay(task.backoff, failures) : 0;
+    const status: TaskStatus = again
+      ? delayMs > 0
+        ? "delayed"
+        : "queued"
+      : outcome.outcome === "cancelled"
+        ? "cancelled"
+        : "failed";
+    const error: TaskError = outcome.error;
+    const row = await persist(log, "fail", () =>
+      ledger.finishAttempt({
+        taskId: task.id,
+        n,
+        outcome: outcome.outcome,
+        error,
+        status,
+        dueAt: again ? new Date(Date.now() + delayMs) : undefined,
+      }),
+    );
+    if (row) await events.publish(taskEvent(row));
+    if (!again) throw new UnrecoverableError(`${error.code}: ${error.message}`);
+    if (outcome.outcome === "interrupted") {
+      // Handed back by a draining node: back to waiting without using up an attempt.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    throw new RetryLater(`${error.code}: ${error.message}`, delayMs);
+  }
+
+  private onProgress(task: TaskRow, percent: number): void {
+    if (!Number.isFinite(percent)) return;
+    const p = Math.max(0, Math.min(100, percent));
+    task.progress = p;
+    void this.deps.ledger
+      .setProgress(task.id, p)
+      .catch((err) => this.deps.log.warn({ taskId: task.id, err: (err as Error).message }, "progress not saved"));
+    void this.deps.events.publish(taskEvent(task, "running"));
+  }
+
+  /** Stops taking jobs, waits up to `graceMs` for running ones, then interrupts the rest. */
+  async close(graceMs = 0): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const workers = [...this.workers.values()];
+    const drained = Promise.all(workers.map((w) => w.close()));
+    const timer = setTimeout(() => this.shutdown.abort(new Error("grace period over")), graceMs);
+    await drained;
+    clearTimeout(timer);
+    for (const c of this.connections) c.disconnect();
+    this.deps.log.info({ node: this.id }, "worker node stopped");
+  }
+}

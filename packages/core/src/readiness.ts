@@ -1,0 +1,28 @@
+/** A dependency a process needs to serve: resolves when it answers, rejects otherwise. */
+export type ReadinessCheck = () => Promise<void>;
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, "ok" | "unavailable">;
+}
+
+/** Runs every check at once, each given `timeoutMs` to answer. */
+export async function checkReadiness(checks: Record<string, ReadinessCheck>, timeoutMs = 2000): Promise<Readiness> {
+  const results = await Promise.all(
+    Object.entries(checks).map(async ([name, check]) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const ok = await Promise.race([
+        check().then(
+          () => true,
+          () => false,
+        ),
+        new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), timeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      return [name, ok ? "ok" : "unavailable"] as const;
+    }),
+  );
+  return { ready: results.every(([, s]) => s === "ok"), checks: Object.fromEntries(results) };
+}

@@ -1,0 +1,26 @@
+import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import postgres, { type Sql } from "postgres";
+import * as schema from "./schema/index.ts";
+
+export type Schema = typeof schema;
+export type Database = PostgresJsDatabase<Schema> & { $client: Sql };
+
+export interface DbHandle {
+  db: Database;
+  sql: Sql;
+  close(): Promise<void>;
+}
+
+/** Opens a pool to PostgreSQL; snake_case columns at run time as at generation. */
+export function createDb(url: string, opts: { max?: number; appName?: string } = {}): DbHandle {
+  const sql = postgres(url, {
+    max: opts.max ?? 10,
+    // A dead database must not hang a request: connect fails fast, the API answers 503.
+    connect_timeout: 5,
+    idle_timeout: 30,
+    onnotice: () => {},
+    connection: { application_name: opts.appName ?? "conveyor" },
+  });
+  const db = drizzle({ client: sql, schema, casing: "snake_case" }) as Database;
+  return { db, sql, close: () => sql.end({ timeout: 5 }) };
+}

@@ -1,0 +1,3 @@
+export * from "./nodes.ts";
+export * from "./task-attempts.ts";
+export * from "./tasks.ts";

@@ -1,0 +1,56 @@
+import type { TaskError } from "@conveyor/core";
+import { sql } from "drizzle-orm";
+import { check, index, integer, jsonb, pgTable, real, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+
+/** Retry spacing as the contract defines it. */
+export interface Backoff {
+  strategy: "exponential" | "fixed";
+  delayMs: number;
+  jitter?: number;
+}
+
+/** One row per task: the system of record. Redis only carries what is waiting to run. */
+export const tasks = pgTable(
+  "tasks",
+  {
+    id: uuid().primaryKey(),
+    tenant: text().notNull(),
+    type: text().notNull(),
+    status: text().notNull(),
+    priority: text().notNull().default("normal"),
+    payload: jsonb().notNull(),
+    result: jsonb(),
+    error: jsonb().$type<TaskError>(),
+    progress: real(),
+    attempts: integer().notNull().default(0),
+    maxAttempts: integer().notNull(),
+    timeoutMs: integer().notNull(),
+    backoff: jsonb().$type<Backoff>().notNull(),
+    /** Attempts that ended `stalled`; three fail the task. */
+    stalls: integer().notNull().default(0),
+    idempotencyKey: text(),
+    /** Hash of the normalised request, to tell a replay from a different body under one key. */
+    requestHash: text(),
+    scheduleId: uuid(),
+    runAt: timestamp({ withTimezone: true, mode: "date" }),
+    /** When the task is next due to start: creation, `runAt`, or the end of a retry backoff. */
+    dueAt: timestamp({ withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    /** The BullMQ job id that currently carries this task (`<id>`, then `<id>-r<n>` after a manual retry). */
+    jobId: text().notNull(),
+    node: text(),
+    createdAt: timestamp({ withTimezone: true, mode: "date" }).notNull().defaultNow(),
+    startedAt: timestamp({ withTimezone: true, mode: "date" }),
+    finishedAt: timestamp({ withTimezone: true, mode: "date" }),
+  },
+  (t) => [
+    uniqueIndex("tasks_tenant_idempotency_key").on(t.tenant, t.idempotencyKey),
+    index("tasks_tenant_created").on(t.tenant, t.id.desc()),
+    index("tasks_status_type").on(t.status, t.type),
+    index("tasks_finished_at").on(t.finishedAt),
+    check("tasks_status_check", sql`${t.status} in ('queued','delayed','running','completed','failed','cancelled')`),
+    check("tasks_priority_check", sql`${t.priority} in ('critical','high','normal','low')`),
+  ],
+);
+
+export type TaskRow = typeof tasks.$inferSelect;
+export type NewTaskRow = typeof tasks.$inferInsert;

@@ -1,0 +1,30 @@
+import { UnavailableError } from "@conveyor/core";
+import postgres from "postgres";
+
+/**
+ * True when an error means PostgreSQL could not be reached (as opposed to the server
+ * refusing a statement): connection refused, timed out, or dropped.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (err instanceof postgres.PostgresError) {
+    // Class 08 is connection exceptions; 57P0x is the server shutting down.
+    return err.code.startsWith("08") || err.code.startsWith("57P");
+  }
+  const code = (err as { code?: unknown })?.code;
+  return (
+    typeof code === "string" &&
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|CONNECT_TIMEOUT|CONNECTION_CLOSED|CONNECTION_ENDED|CONNECTION_DESTROYED)$/.test(
+      code,
+    )
+  );
+}
+
+/** Runs a ledger call; an unreachable database becomes `UnavailableError` (503). */
+export async function orUnavailable<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isConnectionError(err)) throw new UnavailableError(`the ledger is unavailable: ${what} was not done`);
+    throw err;
+  }
+}

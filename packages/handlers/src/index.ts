@@ -1,0 +1,5 @@
+export * from "./catalog.ts";
+export * from "./define.ts";
+export { echo } from "./echo.ts";
+export * from "./failure.ts";
+export { sleep } from "./sleep.ts";

@@ -1,0 +1,79 @@
+import { bullPriority, type Logger, type Priority, queueName, type RedisClient } from "@conveyor/core";
+import { type JobsOptions, Queue } from "bullmq";
+
+/** What Redis carries for a task: only its id. The payload stays in the ledger. */
+export interface JobData {
+  taskId: string;
+}
+
+export interface DispatchItem {
+  taskId: string;
+  jobId: string;
+  type: string;
+  priority: Priority;
+  delayMs: number;
+  maxAttempts: number;
+}
+
+/** The name of the worker's backoff strategy (see apps/worker). */
+export const LEDGER_BACKOFF = "ledger";
+
+/** BullMQ's job options for one of our tasks. */
+export function jobOptions(item: DispatchItem): JobsOptions {
+  return {
+    jobId: item.jobId,
+    priority: bullPriority(item.priority),
+    delay: item.delayMs > 0 ? item.delayMs : undefined,
+    attempts: item.maxAttempts,
+    // The worker computes each retry's delay itself (it writes it to the ledger as the task's
+    // due time) and hands it to BullMQ through this custom strategy.
+    backoff: { type: LEDGER_BACKOFF },
+    // The ledger keeps the history; Redis need not.
+    removeOnComplete: true,
+    removeOnFail: true,
+  };
+}
+
+/** One BullMQ Queue per task type, made on first use, sharing one producer connection. */
+export class Dispatcher {
+  private readonly queues = new Map<string, Queue<JobData>>();
+
+  constructor(
+    private readonly connection: RedisClient,
+    readonly prefix: string,
+    private readonly log: Logger,
+  ) {}
+
+  queue(type: string): Queue<JobData> {
+    let q = this.queues.get(type);
+    if (!q) {
+      q = new Queue<JobData>(queueName(type), {
+        connection: this.connection,
+        prefix: this.prefix,
+        skipWaitingForReady: true,
+      });
+      q.on("error", (err) => this.log.warn({ type, err: err.message }, "queue error"));
+      this.queues.set(type, q);
+    }
+    return q;
+  }
+
+  async add(item: DispatchItem): Promise<void> {
+    await this.queue(item.type).add(item.type, { taskId: item.taskId }, jobOptions(item));
+  }
+
+  /** Adds many; one `addBulk` per task type. */
+  async addMany(items: DispatchItem[]): Promise<void> {
+    const byType = Map.groupBy(items, (i) => i.type);
+    await Promise.all(
+      [...byType].map(([type, group]) =>
+        this.queue(type).addBulk(group.map((i) => ({ name: type, data: { taskId: i.taskId }, opts: jobOptions(i) }))),
+      ),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    this.queues.clear();
+  }
+}

@@ -1,0 +1,56 @@
+import { createRedis, type Logger, type RedisClient, type RedisTarget } from "@conveyor/core";
+import { createDb, type DbHandle, Ledger } from "@conveyor/db";
+import { TaskCatalog } from "@conveyor/handlers";
+import { Dispatcher } from "./dispatch.ts";
+import { EventPublisher } from "./events.ts";
+import { Scheduler } from "./scheduler.ts";
+
+export interface RuntimeOptions {
+  databaseUrl: string;
+  redis: RedisTarget;
+  queuePrefix: string;
+  log: Logger;
+  catalog?: TaskCatalog;
+  /** Names the process in PostgreSQL and Redis client lists. */
+  appName: string;
+  dbPoolSize?: number;
+}
+
+/** Everything a process needs to submit and track tasks, wired to real PostgreSQL and Redis. */
+export interface Runtime {
+  pg: DbHandle;
+  ledger: Ledger;
+  catalog: TaskCatalog;
+  /** The fail-fast producer connection (no offline queue). */
+  redis: RedisClient;
+  dispatcher: Dispatcher;
+  events: EventPublisher;
+  scheduler: Scheduler;
+  close(): Promise<void>;
+}
+
+/** Opens connections and builds the domain services over them. */
+export function createRuntime(opts: RuntimeOptions): Runtime {
+  const pg = createDb(opts.databaseUrl, { appName: opts.appName, max: opts.dbPoolSize });
+  const ledger = new Ledger(pg);
+  const catalog = opts.catalog ?? new TaskCatalog();
+  const redis = createRedis(opts.redis, "producer", `${opts.appName}-producer`);
+  redis.on("error", (err) => opts.log.debug({ err: err.message }, "redis producer connection error"));
+  const dispatcher = new Dispatcher(redis, opts.queuePrefix, opts.log);
+  const events = new EventPublisher(redis, opts.queuePrefix, opts.log);
+  const scheduler = new Scheduler({ ledger, catalog, dispatcher, events, log: opts.log });
+  return {
+    pg,
+    ledger,
+    catalog,
+    redis,
+    dispatcher,
+    events,
+    scheduler,
+    async close() {
+      await Promise.allSettled([dispatcher.close(), events.close()]);
+      redis.disconnect();
+      await pg.close();
+    },
+  };
+}
