@@ -1,9 +1,8 @@
 import { checkReadiness, type ReadinessCheck } from "@conveyor/core";
 import { Hono } from "hono";
-import type { WorkerNode } from "./node.ts";
 
 /** The worker's small HTTP face: `/healthz`, `/readyz`. */
-export function createWorkerHttp(node: WorkerNode, checks: Record<string, ReadinessCheck>) {
+export function createWorkerHttp(node: { id: string }, checks: Record<string, ReadinessCheck>) {
   const app = new Hono();
   app.get("/healthz", (c) => c.json({ status: "ok", node: node.id }));
   app.get("/readyz", async (c) => {

@@ -3,6 +3,7 @@ import {
   createRedis,
   type Logger,
   queueName,
+  type ReadinessCheck,
   type RedisClient,
   type RedisTarget,
   type TaskError,
@@ -12,6 +13,8 @@ import type { Ledger, TaskRow } from "@conveyor/db";
 import type { TaskCatalog, TaskType } from "@conveyor/handlers";
 import { backoffDelay, type EventPublisher, type JobData, taskEvent } from "@conveyor/scheduler";
 import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
+import { createWorkerHttp } from "./app.ts";
+import type { ConcurrencyRange } from "./concurrency.ts";
 import { execute, type RunOutcome } from "./executor.ts";
 import { persist } from "./persist.ts";
 
@@ -24,8 +27,10 @@ export interface WorkerNodeDeps {
   log: Logger;
   /** Task types this node serves (default: all in the catalog). */
   types?: string[];
-  /** Per-type concurrency (default: the type's maximum). */
-  concurrency?: Record<string, number>;
+  /** Per-type local concurrency (default: the type's own range). */
+  concurrency?: Record<string, ConcurrencyRange>;
+  /** What `/readyz` checks. */
+  checks?: Record<string, ReadinessCheck>;
   lockMs: number;
   nodeId?: string;
   version?: string;
@@ -60,11 +65,14 @@ export class WorkerNode {
   private readonly shutdown = new AbortController();
   private readonly active = new Set<string>();
   private closed = false;
+  /** `/healthz` and `/readyz` for this node. */
+  readonly http: ReturnType<typeof createWorkerHttp>;
 
   constructor(private readonly deps: WorkerNodeDeps) {
     this.id = deps.nodeId ?? newNodeId();
     this.types = deps.types?.length ? deps.types : deps.catalog.types;
     for (const t of this.types) deps.catalog.get(t);
+    this.http = createWorkerHttp(this, deps.checks ?? {});
   }
 
   /** Starts taking jobs for every served type. */
@@ -79,7 +87,7 @@ export class WorkerNode {
         {
           connection,
           prefix: this.deps.queuePrefix,
-          concurrency: this.deps.concurrency?.[type] ?? def.defaults.concurrency.max,
+          concurrency: (this.deps.concurrency?.[type] ?? def.defaults.concurrency).max,
           lockDuration: this.deps.lockMs,
           stalledInterval: Math.floor(this.deps.lockMs / 2),
           // Our ledger counts stalls; BullMQ would otherwise fail a job on its second stall.
@@ -216,4 +224,9 @@ export class WorkerNode {
     for (const c of this.connections) c.disconnect();
     this.deps.log.info({ node: this.id }, "worker node stopped");
   }
+}
+
+/** Builds a worker node; call `start()` to take jobs. */
+export function createWorkerNode(deps: WorkerNodeDeps): WorkerNode {
+  return new WorkerNode(deps);
 }

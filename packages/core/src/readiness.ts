@@ -1,3 +1,5 @@
+import { withTimeout } from "./timeout.ts";
+
 /** A dependency a process needs to serve: resolves when it answers, rejects otherwise. */
 export type ReadinessCheck = () => Promise<void>;
 
@@ -10,17 +12,10 @@ export interface Readiness {
 export async function checkReadiness(checks: Record<string, ReadinessCheck>, timeoutMs = 2000): Promise<Readiness> {
   const results = await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const ok = await Promise.race([
-        check().then(
-          () => true,
-          () => false,
-        ),
-        new Promise<false>((resolve) => {
-          timer = setTimeout(() => resolve(false), timeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
+      const ok = await withTimeout(check(), timeoutMs, name).then(
+        () => true,
+        () => false,
+      );
       return [name, ok ? "ok" : "unavailable"] as const;
     }),
   );

@@ -11,6 +11,20 @@ const TASK_COLUMNS = `id, tenant, type, status, priority, payload, result, error
   run_at as "runAt", due_at as "dueAt", job_id as "jobId", node, created_at as "createdAt",
   started_at as "startedAt", finished_at as "finishedAt"`;
 
+const DATE_FIELDS = ["runAt", "dueAt", "createdAt", "startedAt", "finishedAt"] as const;
+
+/**
+ * Drizzle's postgres.js driver turns off the client's timestamp parsing (it maps dates
+ * itself), so rows from raw statements carry timestamps as text: make them Dates.
+ */
+function rawTask(row: Record<string, unknown>): TaskRow {
+  for (const f of DATE_FIELDS) {
+    const v = row[f];
+    if (typeof v === "string") row[f] = new Date(v);
+  }
+  return row as unknown as TaskRow;
+}
+
 const STALLED_ERROR: TaskError = { code: "stalled", message: "the node running this attempt stopped answering" };
 
 /** What a worker needs once it has opened an attempt. */
@@ -80,10 +94,10 @@ export class Ledger {
    */
   async startAttempt(taskId: string, node: string): Promise<StartedAttempt | null> {
     const { sql } = this.pg;
-    const rows = await sql<(TaskRow & { n: number; stalledNow: number })[]>`
+    const rows = await sql<(Record<string, unknown> & { n: number; stalledNow: number })[]>`
       with closed as (
         update task_attempts
-           set outcome = 'stalled', finished_at = now(), error = ${sql.json(STALLED_ERROR as never)},
+           set outcome = 'stalled', finished_at = now(), error = ${JSON.stringify(STALLED_ERROR)}::jsonb,
                duration_ms = greatest(0, extract(epoch from now() - started_at) * 1000)::int
          where task_id = ${taskId} and outcome = 'running'
         returning n
@@ -106,7 +120,7 @@ export class Ledger {
     const row = rows[0];
     if (!row) return null;
     const { n, stalledNow, ...task } = row;
-    return { task: task as TaskRow, n, stalledNow };
+    return { task: rawTask(task), n, stalledNow };
   }
 
   /**
@@ -116,24 +130,25 @@ export class Ledger {
   async finishAttempt(end: AttemptEnd): Promise<TaskRow | null> {
     const { sql } = this.pg;
     const final = end.status === "completed" || end.status === "failed" || end.status === "cancelled";
-    const error = end.error === null ? null : sql.json(end.error as never);
-    const result = end.result === undefined ? null : sql.json(end.result as never);
-    const rows = await sql<TaskRow[]>`
+    // Passed as text and cast: postgres.js cannot infer a jsonb parameter inside a CTE.
+    const error = end.error === null ? null : JSON.stringify(end.error);
+    const result = end.result === undefined ? null : JSON.stringify(end.result);
+    const rows = await sql<Record<string, unknown>[]>`
       with a as (
         update task_attempts
-           set outcome = ${end.outcome}, error = ${error}, finished_at = now(),
+           set outcome = ${end.outcome}, error = ${error}::jsonb, finished_at = now(),
                duration_ms = greatest(0, extract(epoch from now() - started_at) * 1000)::int
          where task_id = ${end.taskId} and n = ${end.n} and outcome = 'running'
         returning task_id
       )
       update tasks
-         set status = ${end.status}, error = ${error}, result = ${result},
+         set status = ${end.status}, error = ${error}::jsonb, result = ${result}::jsonb,
              progress = case when ${end.status} = 'completed' then 100 else progress end,
              finished_at = ${final ? sql`now()` : null},
              due_at = coalesce(${end.dueAt ?? null}, due_at)
        where id = ${end.taskId} and status = 'running' and attempts = ${end.n}
       returning ${sql.unsafe(TASK_COLUMNS)}`;
-    return rows[0] ?? null;
+    return rows[0] ? rawTask(rows[0]) : null;
   }
 
   /** Records a handler's progress report on a running task. */

@@ -1,5 +1,7 @@
-import { bullPriority, type Logger, type Priority, queueName, type RedisClient } from "@conveyor/core";
+import { bullPriority, type Logger, type Priority, queueName, type RedisClient, withTimeout } from "@conveyor/core";
 import { type JobsOptions, Queue } from "bullmq";
+
+const DISPATCH_TIMEOUT_MS = 2000;
 
 /** What Redis carries for a task: only its id. The payload stays in the ledger. */
 export interface JobData {
@@ -47,29 +49,34 @@ export class Dispatcher {
   queue(type: string): Queue<JobData> {
     let q = this.queues.get(type);
     if (!q) {
-      q = new Queue<JobData>(queueName(type), {
-        connection: this.connection,
-        prefix: this.prefix,
-        skipWaitingForReady: true,
-      });
+      q = new Queue<JobData>(queueName(type), { connection: this.connection, prefix: this.prefix });
       q.on("error", (err) => this.log.warn({ type, err: err.message }, "queue error"));
       this.queues.set(type, q);
     }
     return q;
   }
 
+  /**
+   * Adds one job. While Redis is away BullMQ waits for it to come back, so the wait is cut
+   * short: the caller learns at once, and the late add (same job id) is harmless.
+   */
   async add(item: DispatchItem): Promise<void> {
-    await this.queue(item.type).add(item.type, { taskId: item.taskId }, jobOptions(item));
+    await withTimeout(
+      this.queue(item.type).add(item.type, { taskId: item.taskId }, jobOptions(item)),
+      DISPATCH_TIMEOUT_MS,
+      "Redis",
+    );
   }
 
   /** Adds many; one `addBulk` per task type. */
   async addMany(items: DispatchItem[]): Promise<void> {
     const byType = Map.groupBy(items, (i) => i.type);
-    await Promise.all(
+    const adds = Promise.all(
       [...byType].map(([type, group]) =>
         this.queue(type).addBulk(group.map((i) => ({ name: type, data: { taskId: i.taskId }, opts: jobOptions(i) }))),
       ),
     );
+    await withTimeout(adds, DISPATCH_TIMEOUT_MS, "Redis");
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,16 @@
-import { EVENTS_QUEUE, type Logger, type RedisClient, TASK_EVENT_NAME, type TaskEvent } from "@conveyor/core";
+import {
+  EVENTS_QUEUE,
+  type Logger,
+  type RedisClient,
+  TASK_EVENT_NAME,
+  type TaskEvent,
+  withTimeout,
+} from "@conveyor/core";
 import { QueueEventsProducer } from "bullmq";
 
 // Enough history for a reconnecting dashboard to catch up; older entries are trimmed.
 const MAX_EVENTS = 100_000;
+const PUBLISH_TIMEOUT_MS = 2000;
 
 /**
  * Publishes task state changes on the one shared event stream. Losing an event is never
@@ -16,13 +24,17 @@ export class EventPublisher {
     prefix: string,
     private readonly log: Logger,
   ) {
-    this.producer = new QueueEventsProducer(EVENTS_QUEUE, { connection, prefix, skipWaitingForReady: true });
+    this.producer = new QueueEventsProducer(EVENTS_QUEUE, { connection, prefix });
     this.producer.on("error", (err) => this.log.warn({ err: err.message }, "event producer error"));
   }
 
   async publish(event: TaskEvent): Promise<void> {
     try {
-      await this.producer.publishEvent({ eventName: TASK_EVENT_NAME, data: JSON.stringify(event) }, MAX_EVENTS);
+      await withTimeout(
+        this.producer.publishEvent({ eventName: TASK_EVENT_NAME, data: JSON.stringify(event) }, MAX_EVENTS),
+        PUBLISH_TIMEOUT_MS,
+        "Redis",
+      );
     } catch (err) {
       this.log.warn({ taskId: event.id, status: event.status, err: (err as Error).message }, "event not published");
     }

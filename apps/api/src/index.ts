@@ -1,0 +1,52 @@
+import { createLogger, parseEnv, projectRoot, resolveAdminKey, waitReady } from "@conveyor/core";
+import { createRuntime, resolveServices } from "@conveyor/scheduler";
+import { adminKeyAuthenticator, createApp } from "./app.ts";
+
+// The api process: read env, wire real dependencies, serve.
+const env = parseEnv();
+const log = createLogger("api", env.LOG_LEVEL);
+const root = projectRoot();
+const services = await resolveServices(env, log, root);
+const admin = resolveAdminKey(env.ADMIN_API_KEY, root);
+const runtime = createRuntime({
+  databaseUrl: services.databaseUrl,
+  redis: services.redis,
+  queuePrefix: env.QUEUE_PREFIX,
+  log,
+  appName: "conveyor-api",
+});
+await waitReady(runtime.redis, 10_000).catch(() =>
+  log.warn("Redis is not answering yet; submissions will be kept for the reconciler"),
+);
+
+const app = createApp({
+  scheduler: runtime.scheduler,
+  auth: adminKeyAuthenticator(admin.key),
+  log,
+  maxBodyBytes: env.MAX_BODY_BYTES,
+  checks: {
+    postgres: async () => void (await runtime.pg.sql`select 1`),
+    redis: async () => void (await runtime.redis.ping()),
+  },
+});
+
+const server = Bun.serve({
+  port: env.API_PORT,
+  hostname: "0.0.0.0",
+  fetch: app.fetch,
+  maxRequestBodySize: env.MAX_BODY_BYTES * 2,
+});
+log.info({ url: `http://127.0.0.1:${server.port}` }, "api listening");
+if (admin.generated) console.log(`admin API key (kept in ${admin.file}): ${admin.key}`);
+
+let stopping = false;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.stop();
+    await runtime.close();
+    await services.stop();
+    process.exit(0);
+  });
+}

@@ -1,0 +1,49 @@
+import { createLogger, parseEnv, projectRoot } from "@conveyor/core";
+import { createRuntime, resolveServices } from "@conveyor/scheduler";
+import { parseConcurrency } from "./concurrency.ts";
+import { createWorkerNode } from "./node.ts";
+
+// A worker node process: read env, wire real dependencies, take jobs.
+const env = parseEnv();
+const log = createLogger("worker", env.LOG_LEVEL);
+const services = await resolveServices(env, log, projectRoot());
+const runtime = createRuntime({
+  databaseUrl: services.databaseUrl,
+  redis: services.redis,
+  queuePrefix: env.QUEUE_PREFIX,
+  log,
+  appName: "conveyor-worker",
+});
+const types = env.WORKER_TYPES.length ? env.WORKER_TYPES : runtime.catalog.types;
+const node = createWorkerNode({
+  ledger: runtime.ledger,
+  catalog: runtime.catalog,
+  events: runtime.events,
+  redis: services.redis,
+  queuePrefix: env.QUEUE_PREFIX,
+  log,
+  types,
+  concurrency: parseConcurrency(env.WORKER_CONCURRENCY, runtime.catalog, types),
+  lockMs: env.JOB_LOCK_MS,
+  checks: {
+    postgres: async () => void (await runtime.pg.sql`select 1`),
+    redis: async () => void (await runtime.redis.ping()),
+  },
+});
+await node.start();
+const server = Bun.serve({ port: env.WORKER_PORT, hostname: "0.0.0.0", fetch: node.http.fetch });
+log.info({ url: `http://127.0.0.1:${server.port}`, node: node.id }, "worker listening");
+
+let stopping = false;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, async () => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ graceMs: env.SHUTDOWN_GRACE_MS }, "draining");
+    await node.close(env.SHUTDOWN_GRACE_MS);
+    await server.stop();
+    await runtime.close();
+    await services.stop();
+    process.exit(0);
+  });
+}
