@@ -1,4 +1,4 @@
-import { createLogger, parseEnv, projectRoot, resolveAdminKey, waitReady } from "@conveyor/core";
+import { createLogger, dataDir, parseEnv, projectRoot, resolveAdminKey, waitReady } from "@conveyor/core";
 import { createRuntime, resolveServices } from "@conveyor/scheduler";
 import { adminKeyAuthenticator, createApp } from "./app.ts";
 
@@ -6,8 +6,8 @@ import { adminKeyAuthenticator, createApp } from "./app.ts";
 const env = parseEnv();
 const log = createLogger("api", env.LOG_LEVEL);
 const root = projectRoot();
-const services = await resolveServices(env, log, root);
-const admin = resolveAdminKey(env.ADMIN_API_KEY, root);
+const services = await resolveServices(env, log, dataDir(env, root));
+const admin = resolveAdminKey(env.ADMIN_API_KEY, dataDir(env, root));
 const runtime = createRuntime({
   databaseUrl: services.databaseUrl,
   redis: services.redis,

@@ -1,4 +1,4 @@
-import { createLogger, parseEnv, projectRoot } from "@conveyor/core";
+import { createLogger, dataDir, parseEnv, projectRoot } from "@conveyor/core";
 import { createRuntime, resolveServices } from "@conveyor/scheduler";
 import { parseConcurrency } from "./concurrency.ts";
 import { createWorkerNode } from "./node.ts";
@@ -6,7 +6,7 @@ import { createWorkerNode } from "./node.ts";
 // A worker node process: read env, wire real dependencies, take jobs.
 const env = parseEnv();
 const log = createLogger("worker", env.LOG_LEVEL);
-const services = await resolveServices(env, log, projectRoot());
+const services = await resolveServices(env, log, dataDir(env, projectRoot()));
 const runtime = createRuntime({
   databaseUrl: services.databaseUrl,
   redis: services.redis,

@@ -1,4 +1,5 @@
 import { cpus } from "node:os";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 
 const bool = z
@@ -23,6 +24,8 @@ export const Env = z
       )
       .pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, "expected host:port"))),
     DATABASE_URL: z.string().url().optional(),
+    /** Where local state lives: embedded PostgreSQL, a spawned Redis, the generated admin key. */
+    DATA_DIR: z.string().min(1).optional(),
     MIGRATION_DATABASE_URL: z.string().url().optional(),
     MIGRATE_ON_START: bool.default(true),
     API_PORT: port.default(3000),
@@ -80,6 +83,11 @@ export type Env = z.infer<typeof Env>;
 /** Thrown when the environment does not parse; its message lists every bad variable. */
 export class EnvError extends Error {
   override name = "EnvError";
+}
+
+/** The folder of local state: `DATA_DIR`, else `<checkout>/.data`. */
+export function dataDir(env: Env, root: string): string {
+  return env.DATA_DIR ? resolve(env.DATA_DIR) : join(root, ".data");
 }
 
 /** Parses the environment once; a bad value fails at start with one line per problem. */

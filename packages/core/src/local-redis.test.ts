@@ -48,7 +48,7 @@ describe("resolveLocalRedis", () => {
   test.skipIf(!Bun.which("redis-server"))("spawns a private redis-server, reuses it, and stops it", async () => {
     const rootDir = await tempRoot();
     const port = await freePort();
-    const redis = await resolveLocalRedis({ rootDir, port });
+    const redis = await resolveLocalRedis({ dataRoot: rootDir, port });
     try {
       expect(redis.spawned).toBe(true);
       expect(redis.url).toBe(`redis://127.0.0.1:${port}`);
@@ -59,9 +59,9 @@ describe("resolveLocalRedis", () => {
       expect(await client.config("GET", "maxmemory-policy")).toEqual(["maxmemory-policy", "noeviction"]);
       expect(await client.config("GET", "appendonly")).toEqual(["appendonly", "yes"]);
       client.disconnect();
-      expect(existsSync(join(rootDir, ".data", "redis", "appendonlydir"))).toBe(true);
+      expect(existsSync(join(rootDir, "redis", "appendonlydir"))).toBe(true);
 
-      const again = await resolveLocalRedis({ rootDir, port, which: () => null });
+      const again = await resolveLocalRedis({ dataRoot: rootDir, port, which: () => null });
       expect(again.spawned).toBe(false);
       expect(again.url).toBe(redis.url);
       await again.stop();
@@ -74,7 +74,7 @@ describe("resolveLocalRedis", () => {
 
   test("throws RedisUnavailableError when nothing answers and redis-server is not on PATH", async () => {
     const port = await freePort();
-    const attempt = resolveLocalRedis({ rootDir: await tempRoot(), port, which: () => null });
+    const attempt = resolveLocalRedis({ dataRoot: await tempRoot(), port, which: () => null });
     await expect(attempt).rejects.toBeInstanceOf(RedisUnavailableError);
     await expect(attempt).rejects.toThrow("apt-get install redis-server");
   });
@@ -88,7 +88,7 @@ describe("resolveLocalRedis", () => {
       }),
     );
     try {
-      await expect(resolveLocalRedis({ rootDir: await tempRoot(), port })).rejects.toBeInstanceOf(
+      await expect(resolveLocalRedis({ dataRoot: await tempRoot(), port })).rejects.toBeInstanceOf(
         RedisUnavailableError,
       );
     } finally {

@@ -31,10 +31,10 @@ type Probe = { kind: "nothing" } | { kind: "silent" } | { kind: "reply"; line: s
 
 /**
  * Uses the Redis answering PING on 127.0.0.1:`port` (default 6379), else starts redis-server there with
- * data in `<rootDir>/.data/redis`, else throws RedisUnavailableError.
+ * data in `<dataRoot>/redis`, else throws RedisUnavailableError.
  */
 export async function resolveLocalRedis(opts: {
-  rootDir: string;
+  dataRoot: string;
   log?: Logger;
   port?: number;
   /** PATH lookup, replaceable in tests; defaults to Bun.which. */
@@ -62,11 +62,16 @@ export async function resolveLocalRedis(opts: {
   if (!binary) {
     throw new RedisUnavailableError(`nothing answers PING on 127.0.0.1:${port} and redis-server is not on PATH`);
   }
-  return spawnRedis(binary, port, resolve(opts.rootDir), opts.log);
+  return spawnRedis(binary, port, resolve(opts.dataRoot), opts.log);
 }
 
-async function spawnRedis(binary: string, port: number, rootDir: string, log: Logger | undefined): Promise<LocalRedis> {
-  const dataDir = join(rootDir, ".data", "redis");
+async function spawnRedis(
+  binary: string,
+  port: number,
+  dataRoot: string,
+  log: Logger | undefined,
+): Promise<LocalRedis> {
+  const dataDir = join(dataRoot, "redis");
   await mkdir(dataDir, { recursive: true });
   const began = performance.now();
   const child = Bun.spawn(

@@ -21,7 +21,7 @@ async function tempRoot(mode: number): Promise<string> {
 }
 
 async function start(rootDir: string): Promise<EmbeddedPostgres> {
-  const pg = await startEmbeddedPostgres({ rootDir });
+  const pg = await startEmbeddedPostgres({ dataRoot: rootDir });
   running.push(pg);
   return pg;
 }
@@ -46,7 +46,7 @@ describe("startEmbeddedPostgres", () => {
     async () => {
       const rootDir = await tempRoot(0o755);
       const first = await start(rootDir);
-      expect(first.dataDir).toBe(join(rootDir, ".data", "postgres"));
+      expect(first.dataDir).toBe(join(rootDir, "postgres"));
       expect(first.port).toBeGreaterThanOrEqual(54329);
       expect(first.url).toBe(`postgres://postgres:postgres@127.0.0.1:${first.port}/postgres`);
       const [row] = await query(first.url, (sql) => sql`select 1 as one`);
@@ -95,7 +95,7 @@ describe("startEmbeddedPostgres", () => {
       await writeFile(
         script,
         `import { startEmbeddedPostgres } from ${JSON.stringify(module)};\n` +
-          `const pg = await startEmbeddedPostgres({ rootDir: ${JSON.stringify(rootDir)} });\n` +
+          `const pg = await startEmbeddedPostgres({ dataRoot: ${JSON.stringify(rootDir)} });\n` +
           "console.log(pg.port);\nsetInterval(() => {}, 1000);\n",
       );
       const owner = Bun.spawn(["bun", script], { cwd: import.meta.dir, stdout: "pipe", stderr: "inherit" });
@@ -105,7 +105,7 @@ describe("startEmbeddedPostgres", () => {
       owner.kill("SIGKILL");
       await owner.exited;
 
-      const dataDir = join(rootDir, ".data", "postgres");
+      const dataDir = join(rootDir, "postgres");
       const orphanPid = Number((await readFile(join(dataDir, "postmaster.pid"), "utf8")).split("\n")[0]);
       expect(() => process.kill(orphanPid, 0)).not.toThrow();
 

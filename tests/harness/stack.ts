@@ -1,0 +1,103 @@
+import { adminKeyAuthenticator, createApp } from "@conveyor/api";
+import { createLogger, type RedisTarget } from "@conveyor/core";
+import type { TaskCatalog } from "@conveyor/handlers";
+import { createRuntime, type Runtime } from "@conveyor/scheduler";
+import { createWorkerNode, type WorkerNode } from "@conveyor/worker";
+import { createTestDatabase, type TestDatabase } from "./database.ts";
+import { deletePrefix, testPrefix } from "./redis.ts";
+import { testServices } from "./services.ts";
+
+export const TEST_ADMIN_KEY = "test-admin-key-0123456789";
+
+export interface StackOptions {
+  label?: string;
+  catalog?: TaskCatalog;
+  lockMs?: number;
+}
+
+/** A whole Conveyor built through the apps' factories on a suite's own database and prefix. */
+export interface TestStack {
+  db: TestDatabase;
+  prefix: string;
+  redis: RedisTarget;
+  runtime: Runtime;
+  app: ReturnType<typeof createApp>;
+  nodes: WorkerNode[];
+  /** Calls the API in process, as the bootstrap admin unless `key` is given. */
+  request(method: string, path: string, body?: unknown, key?: string | null): Promise<Response>;
+  /** Starts one more worker node (its own connections, as a separate machine would have). */
+  startNode(opts?: {
+    types?: string[];
+    concurrency?: Record<string, { min: number; max: number }>;
+  }): Promise<WorkerNode>;
+  close(): Promise<void>;
+}
+
+const quiet = () => createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent");
+
+/** Builds api + scheduler (+ worker nodes on demand) against real PostgreSQL and Redis. */
+export async function createTestStack(opts: StackOptions = {}): Promise<TestStack> {
+  const label = opts.label ?? "stack";
+  const { redisUrl } = await testServices();
+  const db = await createTestDatabase(label);
+  const prefix = testPrefix(label);
+  const redis: RedisTarget = { url: redisUrl, clusterNodes: [] };
+  const log = quiet();
+  const runtime = createRuntime({
+    databaseUrl: db.url,
+    redis,
+    queuePrefix: prefix,
+    log,
+    appName: `test-${label}`,
+    catalog: opts.catalog,
+  });
+  const app = createApp({
+    scheduler: runtime.scheduler,
+    auth: adminKeyAuthenticator(TEST_ADMIN_KEY),
+    log,
+    maxBodyBytes: 1_048_576,
+    checks: {
+      postgres: async () => void (await runtime.pg.sql`select 1`),
+      redis: async () => void (await runtime.redis.ping()),
+    },
+  });
+  const nodes: WorkerNode[] = [];
+  return {
+    db,
+    prefix,
+    redis,
+    runtime,
+    app,
+    nodes,
+    request(method, path, body, key = TEST_ADMIN_KEY) {
+      const headers: Record<string, string> = {};
+      if (key !== null) headers.authorization = `Bearer ${key}`;
+      if (body !== undefined) headers["content-type"] = "application/json";
+      return Promise.resolve(
+        app.request(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }),
+      );
+    },
+    async startNode(nodeOpts = {}) {
+      const node = createWorkerNode({
+        ledger: runtime.ledger,
+        catalog: runtime.catalog,
+        events: runtime.events,
+        redis,
+        queuePrefix: prefix,
+        log,
+        types: nodeOpts.types,
+        concurrency: nodeOpts.concurrency,
+        lockMs: opts.lockMs ?? 30_000,
+      });
+      await node.start();
+      nodes.push(node);
+      return node;
+    },
+    async close() {
+      await Promise.allSettled(nodes.map((n) => n.close(0)));
+      await runtime.close();
+      await deletePrefix(prefix);
+      await db.drop();
+    },
+  };
+}
