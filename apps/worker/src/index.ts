@@ -1,4 +1,4 @@
-import { createLogger, dataDir, parseEnv, projectRoot } from "@conveyor/core";
+import { createLogger, dataDir, evictingNodes, parseEnv, projectRoot } from "@conveyor/core";
 import { createRuntime, resolveServices } from "@conveyor/scheduler";
 import { parseConcurrency } from "./concurrency.ts";
 import { createWorkerNode } from "./node.ts";
@@ -31,6 +31,13 @@ const node = createWorkerNode({
   },
 });
 await node.start();
+const evicting = await evictingNodes(runtime.redis).catch(() => []);
+if (evicting.length > 0) {
+  log.warn(
+    { nodes: evicting },
+    "Redis should run with maxmemory-policy noeviction: an evicted job is a lost task until the reconciler puts it back",
+  );
+}
 const server = Bun.serve({ port: env.WORKER_PORT, hostname: "0.0.0.0", fetch: node.http.fetch });
 log.info({ url: `http://127.0.0.1:${server.port}`, node: node.id }, "worker listening");
 

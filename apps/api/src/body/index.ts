@@ -57,8 +57,9 @@ export function jsonBody(maxBytes: number): MiddlewareHandler {
   return async (c, next) => {
     const req = c.req.raw;
     const length = req.headers.get("content-length");
-    const hasBody = req.body !== null && (length === null ? req.headers.has("transfer-encoding") : length !== "0");
-    if (!hasBody || !req.body) return next();
+    // Not the headers alone: a Request built in process (`app.request`, `app.fetch`) has a body
+    // but neither Content-Length nor Transfer-Encoding, and must not slip past the guard.
+    if (req.body === null || length === "0") return next();
     const mediaType = (req.headers.get("content-type") ?? "").split(";")[0]?.trim() ?? "";
     if (!JSON_TYPE.test(mediaType)) throw new UnsupportedMediaTypeError();
     if (length !== null && Number(length) > maxBytes) throw new PayloadTooLargeError(maxBytes);
