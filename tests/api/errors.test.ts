@@ -316,12 +316,30 @@ describe("API errors: the contract's shape and status, never a stack trace", () 
       }
     });
 
-    test("an echo payload PostgreSQL cannot store as jsonb is refused as bad input, not a 500", async () => {
-      for (const payload of [{ s: "a\u0000b" }, { s: "\ud800" }]) {
-        const res = await stack.request("POST", "/v1/tasks", { type: "echo", payload });
-        expect(res.status).toBeLessThan(500);
-        if (res.status !== 202) await expectError(res, 400, "validation_failed");
+    test("strings PostgreSQL cannot store (U+0000, a lone surrogate) are 400 at their path, not a 500", async () => {
+      for (const [payload, path] of [
+        [{ s: "a\u0000b" }, ["payload", "s"]],
+        [{ list: ["ok", "\ud800"] }, ["payload", "list", 1]],
+        [{ "k\u0000": 1 }, ["payload", "k\u0000"]],
+        ["\udc00", ["payload"]],
+      ] as const) {
+        const body = await expectError(
+          await stack.request("POST", "/v1/tasks", { type: "echo", payload }),
+          400,
+          "validation_failed",
+        );
+        expect(body.error.details[0]?.path).toEqual([...path]);
       }
+      const key = await expectError(
+        await stack.request("POST", "/v1/tasks", { type: "echo", payload: 1, idempotencyKey: "k\u0000" }),
+        400,
+        "validation_failed",
+      );
+      expect(key.error.details[0]?.path).toEqual(["idempotencyKey"]);
+      // A well-formed pair (an emoji) is fine.
+      const ok = await stack.request("POST", "/v1/tasks", { type: "echo", payload: { s: "\ud83d\ude00" } });
+      expect(ok.status).toBe(202);
+      expect(((await ok.json()) as { payload: unknown }).payload).toEqual({ s: "😀" });
     });
   });
 

@@ -57,10 +57,21 @@ CREATE TABLE "tasks" (
 	CONSTRAINT "tasks_priority_check" CHECK ("tasks"."priority" in ('critical','high','normal','low'))
 );
 --> statement-breakpoint
+CREATE TABLE "queue_settings" (
+	"type" text PRIMARY KEY NOT NULL,
+	"paused" boolean DEFAULT false NOT NULL,
+	"rate_limit" jsonb,
+	"concurrency" integer,
+	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
 ALTER TABLE "task_attempts" ADD CONSTRAINT "task_attempts_task_id_tasks_id_fk" FOREIGN KEY ("task_id") REFERENCES "public"."tasks"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "task_attempts_running_node" ON "task_attempts" USING btree ("node") WHERE "task_attempts"."outcome" = 'running';--> statement-breakpoint
 CREATE INDEX "task_attempts_finished_at" ON "task_attempts" USING btree ("finished_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "tasks_tenant_idempotency_key" ON "tasks" USING btree ("tenant","idempotency_key");--> statement-breakpoint
 CREATE INDEX "tasks_tenant_created" ON "tasks" USING btree ("tenant","id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "tasks_status_type" ON "tasks" USING btree ("status","type");--> statement-breakpoint
-CREATE INDEX "tasks_finished_at" ON "tasks" USING btree ("finished_at");
+CREATE INDEX "tasks_finished_at" ON "tasks" USING btree ("finished_at");--> statement-breakpoint
+CREATE INDEX "tasks_pending_due" ON "tasks" USING btree ("due_at") WHERE "tasks"."status" in ('queued', 'delayed');--> statement-breakpoint
+CREATE INDEX "tasks_tenant_status" ON "tasks" USING btree ("tenant","status","id" DESC NULLS LAST);--> statement-breakpoint
+CREATE INDEX "tasks_tenant_type" ON "tasks" USING btree ("tenant","type","id" DESC NULLS LAST);

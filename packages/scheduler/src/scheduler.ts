@@ -54,6 +54,28 @@ export function issueDetails(
   }));
 }
 
+/**
+ * The path of the first string (or key) PostgreSQL cannot store, or null. Its `jsonb` and
+ * `text` refuse U+0000 and unpaired surrogates, so such input is a 400, not a failed insert.
+ */
+function unstorable(value: unknown, path: (string | number)[]): (string | number)[] | null {
+  if (typeof value === "string") return value.includes("\u0000") || !value.isWellFormed() ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const bad = unstorable(value[i], [...path, i]);
+      if (bad) return bad;
+    }
+    return null;
+  }
+  if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      const bad = unstorable(k, [...path, k]) ?? unstorable(v, [...path, k]);
+      if (bad) return bad;
+    }
+  }
+  return null;
+}
+
 /** Tasks: submit, read. The domain service behind the API, used by workers and tests too. */
 export class Scheduler {
   constructor(private readonly deps: SchedulerDeps) {}
@@ -67,6 +89,12 @@ export class Scheduler {
         "the payload does not match the task type's schema",
         issueDetails(parsed.error.issues, ["payload"]),
       );
+    }
+    const bad = unstorable(input.payload, ["payload"]) ?? unstorable(input.idempotencyKey, ["idempotencyKey"]);
+    if (bad) {
+      throw new ValidationError("the submission holds a string PostgreSQL cannot store", [
+        { path: bad, code: "invalid_string", message: "strings may not contain U+0000 or an unpaired surrogate" },
+      ]);
     }
     if (input.delayMs !== undefined && input.runAt !== undefined) {
       throw new ValidationError("give delayMs or runAt, not both", [
