@@ -30,12 +30,15 @@ if (!env.REDIS_URL) {
 
 const report = join(dataDir, "junit.xml");
 const started = performance.now();
-const proc = Bun.spawn(["bun", "test", "--reporter=junit", `--reporter-outfile=${report}`, ...process.argv.slice(2)], {
-  cwd: root,
-  env,
-  stdout: "inherit",
-  stderr: "inherit",
-});
+const proc = Bun.spawn(
+  ["bun", "test", "--timeout=60000", "--reporter=junit", `--reporter-outfile=${report}`, ...process.argv.slice(2)],
+  {
+    cwd: root,
+    env,
+    stdout: "inherit",
+    stderr: "inherit",
+  },
+);
 const code = await proc.exited;
 for (const stop of stops.reverse()) await stop().catch(() => {});
 

@@ -9,6 +9,15 @@ export interface TestServices {
 }
 
 let shared: Promise<TestServices> | undefined;
+let stopAll: () => Promise<void> = async () => {};
+
+/** Stops the embedded PostgreSQL or spawned Redis this process started, if any. */
+export async function stopTestServices(): Promise<void> {
+  if (!shared) return;
+  await shared.catch(() => undefined);
+  await stopAll();
+  shared = undefined;
+}
 
 /**
  * PostgreSQL and Redis for tests: `DATABASE_URL` / `REDIS_URL` when set (as `bun run test`
@@ -36,10 +45,8 @@ async function start(): Promise<TestServices> {
     stops.push(redis.stop);
     redisUrl = redis.url;
   }
-  if (stops.length > 0) {
-    process.once("beforeExit", () => {
-      void Promise.all(stops.map((s) => s().catch(() => {})));
-    });
-  }
+  stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+  };
   return { adminUrl, redisUrl };
 }

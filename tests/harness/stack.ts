@@ -53,6 +53,7 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
   });
   const app = createApp({
     scheduler: runtime.scheduler,
+    queues: runtime.queues,
     auth: adminKeyAuthenticator(TEST_ADMIN_KEY),
     log,
     maxBodyBytes: 1_048_576,

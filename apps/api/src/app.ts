@@ -1,14 +1,16 @@
 import type { Logger, ReadinessCheck } from "@conveyor/core";
-import type { Scheduler } from "@conveyor/scheduler";
+import type { Queues, Scheduler } from "@conveyor/scheduler";
 import { Hono } from "hono";
 import { type Authenticator, type AuthVars, requireAuth } from "./auth/index.ts";
 import { jsonBody } from "./body/index.ts";
 import { errorHandler, notFound } from "./errors/index.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { queueRoutes } from "./routes/queues.ts";
 import { taskRoutes } from "./routes/tasks.ts";
 
 export interface ApiDeps {
   scheduler: Scheduler;
+  queues: Queues;
   auth: Authenticator;
   checks: Record<string, ReadinessCheck>;
   log: Logger;
@@ -26,6 +28,7 @@ export function createApp(deps: ApiDeps) {
   const v1 = new Hono<{ Variables: AuthVars }>();
   v1.use("*", requireAuth(deps.auth), jsonBody(deps.maxBodyBytes));
   v1.route("/tasks", taskRoutes(deps.scheduler));
+  v1.route("/queues", queueRoutes(deps.queues));
   v1.get("/whoami", (c) => {
     const { tenant, name, scopes } = c.get("principal");
     return c.json({ tenant, name, scopes });

@@ -21,6 +21,7 @@ await waitReady(runtime.redis, 10_000).catch(() =>
 
 const app = createApp({
   scheduler: runtime.scheduler,
+  queues: runtime.queues,
   auth: adminKeyAuthenticator(admin.key),
   log,
   maxBodyBytes: env.MAX_BODY_BYTES,
@@ -34,7 +35,9 @@ const server = Bun.serve({
   port: env.API_PORT,
   hostname: "0.0.0.0",
   fetch: app.fetch,
-  maxRequestBodySize: env.MAX_BODY_BYTES * 2,
+  // Bun would refuse a larger body with an empty 413 of its own; ours (in the contract's
+  // shape) comes from the body guard, which reads at most MAX_BODY_BYTES.
+  maxRequestBodySize: Math.max(env.MAX_BODY_BYTES * 64, 256 * 1024 * 1024),
 });
 log.info({ url: `http://127.0.0.1:${server.port}` }, "api listening");
 if (admin.generated) console.log(`admin API key (kept in ${admin.file}): ${admin.key}`);

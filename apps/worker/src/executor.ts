@@ -61,7 +61,7 @@ export async function execute(
     else signal.addEventListener("abort", onAbort, { once: true });
     return () => signal.removeEventListener("abort", onAbort);
   };
-  const unCancel = forward(opts.cancel, () => new CancelReason(String(opts.cancel?.reason ?? "") || undefined));
+  const unCancel = forward(opts.cancel, () => new CancelReason(cancelMessage(opts.cancel?.reason)));
   const unShutdown = forward(opts.shutdown, () => new ShutdownReason());
   const aborted = new Promise<never>((_, reject) => {
     if (controller.signal.aborted) reject(controller.signal.reason);
@@ -78,6 +78,13 @@ export async function execute(
     unCancel();
     unShutdown();
   }
+}
+
+/** The message a cancel's reason gives, if it says more than `abort()`'s default AbortError. */
+function cancelMessage(reason: unknown): string | undefined {
+  if (typeof reason === "string") return reason || undefined;
+  if (reason instanceof Error && reason.name !== "AbortError") return reason.message || undefined;
+  return undefined;
 }
 
 function failure(reason: unknown): RunOutcome {

@@ -8,14 +8,17 @@ import {
   type RedisTarget,
   type TaskError,
   type TaskStatus,
+  waitReady,
 } from "@conveyor/core";
 import type { Ledger, TaskRow } from "@conveyor/db";
 import type { TaskCatalog, TaskType } from "@conveyor/handlers";
-import { backoffDelay, type EventPublisher, type JobData, taskEvent } from "@conveyor/scheduler";
+import { backoffDelay, cancelChannel, type EventPublisher, type JobData, taskEvent } from "@conveyor/scheduler";
 import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
+import workerPackage from "../package.json" with { type: "json" };
 import { createWorkerHttp } from "./app.ts";
 import type { ConcurrencyRange } from "./concurrency.ts";
 import { execute, type RunOutcome } from "./executor.ts";
+import { Heartbeat } from "./heartbeat.ts";
 import { persist } from "./persist.ts";
 
 export interface WorkerNodeDeps {
@@ -34,6 +37,8 @@ export interface WorkerNodeDeps {
   lockMs: number;
   nodeId?: string;
   version?: string;
+  /** How often the node reports it is alive (default 5 s; tests use less). */
+  heartbeatMs?: number;
 }
 
 /** Carries the delay the ledger recorded for a retry to BullMQ's custom backoff strategy. */
@@ -65,6 +70,9 @@ export class WorkerNode {
   private readonly shutdown = new AbortController();
   private readonly active = new Set<string>();
   private closed = false;
+  /** Set by `kill()`: the node behaves as a dead process and writes nothing more. */
+  private killed = false;
+  private heartbeat: Heartbeat | undefined;
   /** `/healthz` and `/readyz` for this node. */
   readonly http: ReturnType<typeof createWorkerHttp>;
 
@@ -99,11 +107,62 @@ export class WorkerNode {
         },
       );
       worker.on("error", (err) => this.deps.log.warn({ type, err: err.message }, "worker error"));
+      worker.on("failed", (job, err) => {
+        // Our own endings (retry later, no retry, handed back) are recorded already; anything
+        // else is a bug on the way to the ledger and must be seen.
+        if (err instanceof RetryLater || err instanceof UnrecoverableError || err instanceof WaitingError) return;
+        this.deps.log.error(
+          { type, jobId: job?.id, err: { name: err.name, message: err.message, stack: err.stack } },
+          "job failed outside the handler",
+        );
+      });
       this.workers.set(type, worker);
       void worker.run().catch((err) => this.deps.log.error({ type, err: (err as Error).message }, "worker stopped"));
     }
     await Promise.all([...this.workers.values()].map((w) => w.waitUntilReady()));
+    await this.listenForCancels();
+    await this.startHeartbeat();
     this.deps.log.info({ node: this.id, types: this.types }, "worker node started");
+  }
+
+  /** Announces the node (row and Redis key) and keeps it alive on its own fail-fast connection. */
+  private async startHeartbeat(): Promise<void> {
+    const redis = createRedis(this.deps.redis, "producer", "conveyor-worker-heartbeat");
+    redis.on("error", (err) => this.deps.log.debug({ err: err.message }, "heartbeat connection error"));
+    this.connections.push(redis);
+    await waitReady(redis).catch(() => {});
+    this.heartbeat = new Heartbeat({
+      node: {
+        id: this.id,
+        host: hostname(),
+        pid: process.pid,
+        version: this.deps.version ?? workerPackage.version,
+        types: this.types,
+      },
+      nodes: this.deps.ledger.nodes(),
+      redis,
+      prefix: this.deps.queuePrefix,
+      log: this.deps.log,
+      intervalMs: this.deps.heartbeatMs,
+      stats: () => ({
+        active: this.active.size,
+        concurrency: Object.fromEntries([...this.workers].map(([type, w]) => [type, w.concurrency])),
+      }),
+    });
+    await this.heartbeat.start();
+  }
+
+  /**
+   * Cancels reach every node over pub/sub; the node running the job aborts its signal
+   * (`worker.cancelJob`), the others find nothing to cancel.
+   */
+  private async listenForCancels(): Promise<void> {
+    const sub = createRedis(this.deps.redis, "worker", "conveyor-worker-cancels");
+    this.connections.push(sub);
+    sub.on("message", (_channel: string, jobId: string) => {
+      for (const worker of this.workers.values()) worker.cancelJob(jobId, "cancelled by request");
+    });
+    await sub.subscribe(cancelChannel(this.deps.queuePrefix));
   }
 
   /** Jobs running now on this node. */
@@ -154,6 +213,8 @@ export class WorkerNode {
     job: Job<JobData>,
     token: string | undefined,
   ): Promise<void> {
+    // A killed process never gets to write its outcome nor answer BullMQ: leave the attempt open.
+    if (this.killed) return new Promise<never>(() => {});
     const { ledger, events, log } = this.deps;
     if (outcome.kind === "completed") {
       const row = await persist(log, "complete", () =>
@@ -203,7 +264,7 @@ export class WorkerNode {
   }
 
   private onProgress(task: TaskRow, percent: number): void {
-    if (!Number.isFinite(percent)) return;
+    if (this.killed || !Number.isFinite(percent)) return;
     const p = Math.max(0, Math.min(100, percent));
     task.progress = p;
     void this.deps.ledger
@@ -221,8 +282,25 @@ export class WorkerNode {
     const timer = setTimeout(() => this.shutdown.abort(new Error("grace period over")), graceMs);
     await drained;
     clearTimeout(timer);
+    // Beating until the drain is over: a node finishing long tasks is alive, not lost.
+    await this.heartbeat?.leave();
     for (const c of this.connections) c.disconnect();
     this.deps.log.info({ node: this.id }, "worker node stopped");
+  }
+
+  /**
+   * For fault tests: leaves what a SIGKILL would. No ledger write, no lock release, no
+   * goodbye: attempts stay `running`, locks expire on their own, the row goes stale.
+   */
+  async kill(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.killed = true;
+    await this.heartbeat?.stop();
+    // Handlers stop where they are; what they return is dropped (see `record`).
+    this.shutdown.abort(new Error("killed"));
+    await Promise.allSettled([...this.workers.values()].map((w) => w.close(true)));
+    for (const c of this.connections) c.disconnect();
   }
 }
 

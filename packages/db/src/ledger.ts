@@ -1,7 +1,16 @@
-import type { AttemptOutcome, TaskError, TaskStatus } from "@conveyor/core";
-import { and, asc, eq } from "drizzle-orm";
+import { type AttemptOutcome, ConflictError, type TaskError, type TaskStatus } from "@conveyor/core";
+import { and, asc, desc, eq, gte, inArray, lt, or, sql } from "drizzle-orm";
 import type { DbHandle } from "./client.ts";
-import { type AttemptRow, type NewTaskRow, type TaskRow, taskAttempts, tasks } from "./schema/index.ts";
+import { NodeRegistry } from "./nodes.ts";
+import {
+  type AttemptRow,
+  type NewTaskRow,
+  type QueueSettingsRow,
+  queueSettings,
+  type TaskRow,
+  taskAttempts,
+  tasks,
+} from "./schema/index.ts";
 
 // Raw statements return snake_case; this list names every task column in camelCase so their
 // rows have the same shape as Drizzle's `TaskRow`.
@@ -25,7 +34,28 @@ function rawTask(row: Record<string, unknown>): TaskRow {
   return row as unknown as TaskRow;
 }
 
+/**
+ * A payload of JSON `null` (echo takes any JSON) is stored as jsonb `null`: Drizzle would
+ * write SQL NULL, which the not-null column refuses.
+ */
+function withStorablePayload(row: NewTaskRow): NewTaskRow {
+  return row.payload === null ? { ...row, payload: sql`'null'::jsonb` } : row;
+}
+
 const STALLED_ERROR: TaskError = { code: "stalled", message: "the node running this attempt stopped answering" };
+
+/** Filters of `GET /v1/tasks`. */
+export interface TaskListQuery {
+  tenant: string | null;
+  status?: TaskStatus;
+  type?: string;
+  scheduleId?: string;
+  q?: string;
+  since?: Date;
+  until?: Date;
+  cursor?: string;
+  limit: number;
+}
 
 /** What a worker needs once it has opened an attempt. */
 export interface StartedAttempt {
@@ -57,14 +87,14 @@ export class Ledger {
 
   /** Inserts a task; returns null when the tenant's idempotency key is already taken. */
   async insertTask(row: NewTaskRow): Promise<TaskRow | null> {
-    const inserted = await this.pg.db.insert(tasks).values(row).onConflictDoNothing().returning();
+    const inserted = await this.pg.db.insert(tasks).values(withStorablePayload(row)).onConflictDoNothing().returning();
     return inserted[0] ?? null;
   }
 
   /** Inserts many tasks in one statement (all or nothing). */
   async insertTasks(rows: NewTaskRow[]): Promise<TaskRow[]> {
     if (rows.length === 0) return [];
-    return this.pg.db.insert(tasks).values(rows).returning();
+    return this.pg.db.insert(tasks).values(rows.map(withStorablePayload)).returning();
   }
 
   /** A task by id; with `tenant`, only that tenant's. */
@@ -145,14 +175,182 @@ export class Ledger {
          set status = ${end.status}, error = ${error}::jsonb, result = ${result}::jsonb,
              progress = case when ${end.status} = 'completed' then 100 else progress end,
              finished_at = ${final ? sql`now()` : null},
-             due_at = coalesce(${end.dueAt ?? null}, due_at)
+             due_at = coalesce(${end.dueAt?.toISOString() ?? null}::timestamptz, due_at)
        where id = ${end.taskId} and status = 'running' and attempts = ${end.n}
       returning ${sql.unsafe(TASK_COLUMNS)}`;
     return rows[0] ? rawTask(rows[0]) : null;
   }
 
+  /**
+   * Inserts a batch in one transaction and one multi-row statement. Rows whose idempotency
+   * key is taken come back as the existing task when the body matches; any mismatch throws
+   * ConflictError and nothing is kept. Results are in input order.
+   */
+  async insertBatch(tenant: string, rows: NewTaskRow[]): Promise<{ row: TaskRow; created: boolean }[]> {
+    return this.pg.db.transaction(async (tx) => {
+      const inserted = await tx.insert(tasks).values(rows.map(withStorablePayload)).onConflictDoNothing().returning();
+      const byId = new Map(inserted.map((r) => [r.id, r]));
+      const missing = rows.filter((r) => !byId.has(r.id as string));
+      const keys = [...new Set(missing.map((r) => r.idempotencyKey).filter((k): k is string => !!k))];
+      const existing =
+        keys.length === 0
+          ? []
+          : await tx
+              .select()
+              .from(tasks)
+              .where(and(eq(tasks.tenant, tenant), inArray(tasks.idempotencyKey, keys)));
+      const byKey = new Map(existing.map((r) => [r.idempotencyKey as string, r]));
+      return rows.map((r, i) => {
+        const fresh = byId.get(r.id as string);
+        if (fresh) return { row: fresh, created: true };
+        const found = r.idempotencyKey ? byKey.get(r.idempotencyKey) : undefined;
+        if (!found || found.requestHash !== r.requestHash) {
+          throw new ConflictError(
+            `tasks[${i}]: idempotency key '${r.idempotencyKey}' was already used with a different body`,
+          );
+        }
+        return { row: found, created: false };
+      });
+    });
+  }
+
+  /**
+   * Cancels a task that has not finished. Returns the cancelled row, or null when nothing
+   * changed (unknown, another tenant's, or already final).
+   */
+  async cancelTask(id: string, tenant: string | null): Promise<TaskRow | null> {
+    const error: TaskError = { code: "cancelled", message: "cancelled by request" };
+    const rows = await this.pg.db
+      .update(tasks)
+      .set({ status: "cancelled", error, finishedAt: sql`now()` })
+      .where(
+        and(
+          eq(tasks.id, id),
+          tenant === null ? undefined : eq(tasks.tenant, tenant),
+          inArray(tasks.status, ["queued", "delayed", "running"]),
+        ),
+      )
+      .returning();
+    return rows[0] ?? null;
+  }
+
+  /**
+   * Queues failed or cancelled tasks again under new job ids (BullMQ ignores an add whose id
+   * still exists). Their attempts stay in the history. Returns the rows it changed.
+   */
+  async requeueTasks(filter: {
+    tenant: string | null;
+    ids?: string[];
+    type?: string;
+    code?: string;
+    message?: string;
+    since?: Date;
+  }): Promise<TaskRow[]> {
+    const suffix = `-r${Date.now().toString(36)}`;
+    return this.pg.db
+      .update(tasks)
+      .set({
+        status: "queued",
+        error: null,
+        result: null,
+        progress: null,
+        finishedAt: null,
+        node: null,
+        stalls: 0,
+        dueAt: sql`now()`,
+        jobId: sql`${tasks.id}::text || ${suffix}`,
+      })
+      .where(
+        and(
+          filter.ids ? inArray(tasks.id, filter.ids) : undefined,
+          filter.tenant === null ? undefined : eq(tasks.tenant, filter.tenant),
+          filter.ids ? inArray(tasks.status, ["failed", "cancelled"]) : eq(tasks.status, "failed"),
+          filter.type ? eq(tasks.type, filter.type) : undefined,
+          filter.code ? sql`${tasks.error}->>'code' = ${filter.code}` : undefined,
+          filter.message ? sql`${tasks.error}->>'message' = ${filter.message}` : undefined,
+          filter.since ? gte(tasks.finishedAt, filter.since) : undefined,
+        ),
+      )
+      .returning();
+  }
+
+  /** One page of tasks, newest first; `cursor` is the last id of the previous page. */
+  async listTasks(q: TaskListQuery): Promise<{ rows: TaskRow[]; nextCursor: string | null }> {
+    const text = q.q ? `%${q.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+    const rows = await this.pg.db
+      .select()
+      .from(tasks)
+      .where(
+        and(
+          q.tenant === null ? undefined : eq(tasks.tenant, q.tenant),
+          q.status ? eq(tasks.status, q.status) : undefined,
+          q.type ? eq(tasks.type, q.type) : undefined,
+          q.scheduleId ? eq(tasks.scheduleId, q.scheduleId) : undefined,
+          q.since ? gte(tasks.createdAt, q.since) : undefined,
+          q.until ? lt(tasks.createdAt, q.until) : undefined,
+          q.cursor ? lt(tasks.id, q.cursor) : undefined,
+          text
+            ? or(
+                sql`${tasks.id}::text ilike ${text}`,
+                sql`${tasks.payload}::text ilike ${text}`,
+                sql`${tasks.error}::text ilike ${text}`,
+              )
+            : undefined,
+        ),
+      )
+      .orderBy(desc(tasks.id))
+      .limit(q.limit + 1);
+    const page = rows.slice(0, q.limit);
+    return { rows: page, nextCursor: rows.length > q.limit ? (page.at(-1)?.id ?? null) : null };
+  }
+
+  /** How many tasks are in each status, counted in the ledger. */
+  async countByStatus(q: { tenant: string | null; type?: string; since?: Date }): Promise<Record<TaskStatus, number>> {
+    const rows = await this.pg.db
+      .select({ status: tasks.status, n: sql<number>`count(*)::int` })
+      .from(tasks)
+      .where(
+        and(
+          q.tenant === null ? undefined : eq(tasks.tenant, q.tenant),
+          q.type ? eq(tasks.type, q.type) : undefined,
+          q.since ? gte(tasks.createdAt, q.since) : undefined,
+        ),
+      )
+      .groupBy(tasks.status);
+    const counts: Record<TaskStatus, number> = {
+      queued: 0,
+      delayed: 0,
+      running: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+    };
+    for (const r of rows) counts[r.status as TaskStatus] = r.n;
+    return counts;
+  }
+
+  /** Every queue's kept settings (types never changed have no row). */
+  async queueSettingsList(): Promise<QueueSettingsRow[]> {
+    return this.pg.db.select().from(queueSettings);
+  }
+
+  /** Keeps a queue's pause state, so a Redis that forgets it gets it back. */
+  async setQueuePaused(type: string, paused: boolean): Promise<QueueSettingsRow> {
+    const rows = await this.pg.db
+      .insert(queueSettings)
+      .values({ type, paused })
+      .onConflictDoUpdate({ target: queueSettings.type, set: { paused, updatedAt: sql`now()` } })
+      .returning();
+    return rows[0] as QueueSettingsRow;
+  }
+
   /** Records a handler's progress report on a running task. */
   async setProgress(taskId: string, progress: number): Promise<void> {
     await this.pg.sql`update tasks set progress = ${progress} where id = ${taskId} and status = 'running'`;
+  }
+
+  /** Worker node liveness rows, on the ledger's connection (what a worker node's heartbeat writes). */
+  nodes(): NodeRegistry {
+    return new NodeRegistry(this.pg);
   }
 }

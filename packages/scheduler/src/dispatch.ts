@@ -3,6 +3,11 @@ import { type JobsOptions, Queue } from "bullmq";
 
 const DISPATCH_TIMEOUT_MS = 2000;
 
+/** The pub/sub channel on which cancels reach every worker node. */
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:cancel`;
+}
+
 /** What Redis carries for a task: only its id. The payload stays in the ledger. */
 export interface JobData {
   taskId: string;
@@ -77,6 +82,31 @@ export class Dispatcher {
       ),
     );
     await withTimeout(adds, DISPATCH_TIMEOUT_MS, "Redis");
+  }
+
+  /** Removes a waiting or delayed job; a job a worker holds is left alone (it will find its task cancelled). */
+  async remove(type: string, jobId: string): Promise<void> {
+    await withTimeout(this.queue(type).remove(jobId), DISPATCH_TIMEOUT_MS, "Redis");
+  }
+
+  /** Tells every worker node to abort `jobId` if it is running it. */
+  async broadcastCancel(jobId: string): Promise<void> {
+    await withTimeout(this.connection.publish(cancelChannel(this.prefix), jobId), DISPATCH_TIMEOUT_MS, "Redis");
+  }
+
+  /** BullMQ's job counts for a type's queue. */
+  async counts(type: string): Promise<Record<string, number>> {
+    return withTimeout(
+      this.queue(type).getJobCounts("wait", "prioritized", "delayed", "active", "failed"),
+      DISPATCH_TIMEOUT_MS,
+      "Redis",
+    );
+  }
+
+  /** Pauses or resumes a type's queue in Redis (every worker stops or starts taking its jobs). */
+  async setPaused(type: string, paused: boolean): Promise<void> {
+    const q = this.queue(type);
+    await withTimeout(paused ? q.pause() : q.resume(), DISPATCH_TIMEOUT_MS, "Redis");
   }
 
   async close(): Promise<void> {

@@ -2,6 +2,8 @@ export * from "./backoff.ts";
 export * from "./dispatch.ts";
 export * from "./events.ts";
 export * from "./input.ts";
+export * from "./queues.ts";
+export * from "./reconciler.ts";
 export * from "./runtime.ts";
 export * from "./scheduler.ts";
 export * from "./services.ts";

@@ -1,4 +1,4 @@
-import { PRIORITIES } from "@conveyor/core";
+import { PRIORITIES, TASK_STATUSES } from "@conveyor/core";
 import { z } from "zod";
 
 export const Backoff = z.strictObject({
@@ -20,3 +20,41 @@ export const SubmitTask = z.strictObject({
   idempotencyKey: z.string().min(1).max(255).optional(),
 });
 export type SubmitTask = z.infer<typeof SubmitTask>;
+
+/** The body of `POST /v1/tasks/batch`: 1 to 1000 tasks, all or nothing. */
+export const SubmitBatch = z.strictObject({
+  tasks: z.array(SubmitTask).min(1).max(1000),
+});
+
+const isoDate = z.iso.datetime({ offset: true }).transform((s) => new Date(s));
+
+/** The query of `GET /v1/tasks`. */
+export const ListTasksQuery = z.strictObject({
+  status: z.enum(TASK_STATUSES).optional(),
+  type: z.string().min(1).max(63).optional(),
+  scheduleId: z.uuid().optional(),
+  q: z.string().min(1).max(200).optional(),
+  since: isoDate.optional(),
+  until: isoDate.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.uuid().optional(),
+});
+
+/** The query of `GET /v1/tasks/summary` and `/failures`. */
+export const SummaryQuery = z.strictObject({
+  type: z.string().min(1).max(63).optional(),
+  since: isoDate.optional(),
+});
+
+/** The query of `GET /v1/tasks/:id`. */
+export const GetTaskQuery = z.strictObject({
+  waitMs: z.coerce.number().int().min(0).max(30_000).optional(),
+});
+
+/** The body of `POST /v1/tasks/retry`. */
+export const RetryFailed = z.strictObject({
+  type: z.string().min(1).max(63).optional(),
+  code: z.string().min(1).max(100).optional(),
+  message: z.string().min(1).max(2000).optional(),
+  since: isoDate.optional(),
+});

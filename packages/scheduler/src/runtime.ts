@@ -3,6 +3,7 @@ import { createDb, type DbHandle, Ledger } from "@conveyor/db";
 import { TaskCatalog } from "@conveyor/handlers";
 import { Dispatcher } from "./dispatch.ts";
 import { EventPublisher } from "./events.ts";
+import { Queues } from "./queues.ts";
 import { Scheduler } from "./scheduler.ts";
 
 export interface RuntimeOptions {
@@ -26,6 +27,7 @@ export interface Runtime {
   dispatcher: Dispatcher;
   events: EventPublisher;
   scheduler: Scheduler;
+  queues: Queues;
   close(): Promise<void>;
 }
 
@@ -39,8 +41,10 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   const dispatcher = new Dispatcher(redis, opts.queuePrefix, opts.log);
   const events = new EventPublisher(redis, opts.queuePrefix, opts.log);
   const scheduler = new Scheduler({ ledger, catalog, dispatcher, events, log: opts.log });
+  const queues = new Queues(ledger, catalog, dispatcher);
   return {
     pg,
+    queues,
     ledger,
     catalog,
     redis,

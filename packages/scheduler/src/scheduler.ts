@@ -2,14 +2,17 @@ import { createHash } from "node:crypto";
 import {
   ConflictError,
   type ErrorDetail,
+  isFinal,
   type Logger,
+  NotFoundError,
   newTaskId,
   type Priority,
   type TaskEvent,
   type TaskStatus,
+  UnknownTaskTypeError,
   ValidationError,
 } from "@conveyor/core";
-import { type Ledger, type NewTaskRow, orUnavailable, type TaskRow } from "@conveyor/db";
+import { type Ledger, type NewTaskRow, orUnavailable, type TaskListQuery, type TaskRow } from "@conveyor/db";
 import type { TaskCatalog } from "@conveyor/handlers";
 import type { Dispatcher } from "./dispatch.ts";
 import type { EventPublisher } from "./events.ts";
@@ -182,6 +185,104 @@ export class Scheduler {
         { tasks: items.length, err: (err as Error).message },
         "Redis refused the job; the task stays queued in the ledger for the reconciler",
       );
+    }
+  }
+
+  /**
+   * Submits up to 1000 tasks, all or nothing: every item is checked first (a detail per bad
+   * item, paths under `["tasks", i]`), then one multi-row insert and one `addBulk` per type.
+   */
+  async submitBatch(inputs: SubmitTask[], tenant: string): Promise<Submitted[]> {
+    const now = new Date();
+    const details: ErrorDetail[] = [];
+    const rows: NewTaskRow[] = [];
+    inputs.forEach((input, i) => {
+      try {
+        rows.push(this.prepare(input, tenant, now));
+      } catch (err) {
+        if (err instanceof UnknownTaskTypeError) {
+          details.push({ path: ["tasks", i, "type"], code: "unknown_task_type", message: err.message });
+        } else if (err instanceof ValidationError) {
+          for (const d of err.details) details.push({ ...d, path: ["tasks", i, ...d.path] });
+        } else throw err;
+      }
+    });
+    if (details.length > 0)
+      throw new ValidationError("some tasks in the batch are not valid; none was accepted", details);
+    const results = await orUnavailable("submit", () => this.deps.ledger.insertBatch(tenant, rows));
+    const fresh = results.filter((r) => r.created).map((r) => r.row);
+    await Promise.all(fresh.map((r) => this.announce(r)));
+    if (fresh.length > 0) await this.dispatch(fresh, now);
+    return results.map((r) => ({ task: toTask(r.row), created: r.created }));
+  }
+
+  /**
+   * Cancels a task. Waiting: its job is removed. Running: every node is told, and the one
+   * running it aborts the handler. Already cancelled: the task as it is. Finished: 409.
+   */
+  async cancel(id: string, tenant: string | null): Promise<Task> {
+    const row = await orUnavailable("cancel", () => this.deps.ledger.cancelTask(id, tenant));
+    if (!row) {
+      const current = await this.get(id, tenant);
+      if (!current) throw new NotFoundError(`no task ${id}`);
+      if (current.status === "cancelled") return current;
+      throw new ConflictError(`task ${id} is ${current.status} and cannot be cancelled`);
+    }
+    await this.announce(row);
+    // Both are harmless when they find nothing: a removed job the worker had not locked yet,
+    // or a cancel that no node is running.
+    await Promise.allSettled([
+      this.deps.dispatcher.remove(row.type, row.jobId),
+      this.deps.dispatcher.broadcastCancel(row.jobId),
+    ]);
+    return toTask(row);
+  }
+
+  /** Queues a failed or cancelled task again (409 otherwise); its attempts stay in its history. */
+  async retry(id: string, tenant: string | null): Promise<Task> {
+    const rows = await orUnavailable("retry", () => this.deps.ledger.requeueTasks({ tenant, ids: [id] }));
+    const row = rows[0];
+    if (!row) {
+      const current = await this.get(id, tenant);
+      if (!current) throw new NotFoundError(`no task ${id}`);
+      throw new ConflictError(`task ${id} is ${current.status}; only failed or cancelled tasks can be retried`);
+    }
+    await this.announce(row);
+    await this.dispatch([row], new Date());
+    return toTask(row);
+  }
+
+  /** Queues again every failed task of the tenant that matches; returns how many. */
+  async retryFailed(filter: { tenant: string | null; type?: string; code?: string; message?: string; since?: Date }) {
+    const rows = await orUnavailable("retry", () => this.deps.ledger.requeueTasks(filter));
+    await Promise.all(rows.map((r) => this.announce(r)));
+    if (rows.length > 0) await this.dispatch(rows, new Date());
+    return rows.length;
+  }
+
+  /** One page of tasks, newest first. */
+  async list(query: TaskListQuery): Promise<{ tasks: Task[]; nextCursor: string | null }> {
+    const { rows, nextCursor } = await orUnavailable("list", () => this.deps.ledger.listTasks(query));
+    return { tasks: rows.map(toTask), nextCursor };
+  }
+
+  /** Tasks per status, counted in the ledger. */
+  summary(query: { tenant: string | null; type?: string; since?: Date }) {
+    return orUnavailable("summary", () => this.deps.ledger.countByStatus(query));
+  }
+
+  /**
+   * A task, held until it is final or `waitMs` has passed (long polling). Polls the ledger,
+   * quickly at first, then every half second.
+   */
+  async waitFor(id: string, tenant: string | null, waitMs: number): Promise<Task | null> {
+    const deadline = Date.now() + waitMs;
+    let pause = 25;
+    for (;;) {
+      const task = await this.get(id, tenant);
+      if (!task || isFinal(task.status as TaskStatus) || Date.now() >= deadline) return task;
+      await Bun.sleep(Math.min(pause, deadline - Date.now()));
+      pause = Math.min(pause * 2, 500);
     }
   }
 

@@ -1,30 +1,78 @@
 import { isUuid, NotFoundError } from "@conveyor/core";
-import { type Scheduler, SubmitTask } from "@conveyor/scheduler";
+import {
+  GetTaskQuery,
+  ListTasksQuery,
+  RetryFailed,
+  type Scheduler,
+  SubmitBatch,
+  SubmitTask,
+  SummaryQuery,
+  type Task,
+} from "@conveyor/scheduler";
 import { Hono } from "hono";
 import { type AuthVars, requireScope, tenantFilter } from "../auth/index.ts";
 import { validate } from "../validate/index.ts";
 
-/** `/v1/tasks`: submit and read tasks. */
+/** `/v1/tasks`: submit, read, list, cancel and retry tasks. */
 export function taskRoutes(scheduler: Scheduler) {
   const app = new Hono<{ Variables: AuthVars }>();
+
+  /** The task, or 404 (also for a malformed id and for another tenant's task). */
+  async function findTask(id: string, tenant: string | null): Promise<Task> {
+    const task = isUuid(id) ? await scheduler.get(id, tenant) : null;
+    if (!task) throw new NotFoundError(`no task ${id}`);
+    return task;
+  }
 
   app.post("/", requireScope("tasks:write"), validate("json", SubmitTask), async (c) => {
     const { task, created } = await scheduler.submit(c.req.valid("json"), c.get("principal").tenant);
     return c.json(task, created ? 202 : 200);
   });
 
-  app.get("/:id", requireScope("tasks:read"), async (c) => {
+  app.post("/batch", requireScope("tasks:write"), validate("json", SubmitBatch), async (c) => {
+    const results = await scheduler.submitBatch(c.req.valid("json").tasks, c.get("principal").tenant);
+    return c.json({ tasks: results.map((r) => r.task) }, 202);
+  });
+
+  app.post("/retry", requireScope("tasks:write"), validate("json", RetryFailed), async (c) => {
+    const retried = await scheduler.retryFailed({ ...c.req.valid("json"), tenant: c.get("principal").tenant });
+    return c.json({ retried }, 202);
+  });
+
+  app.get("/", requireScope("tasks:read"), validate("query", ListTasksQuery), async (c) => {
+    const query = c.req.valid("query");
+    return c.json(await scheduler.list({ ...query, tenant: tenantFilter(c.get("principal")) }));
+  });
+
+  app.get("/summary", requireScope("tasks:read"), validate("query", SummaryQuery), async (c) => {
+    return c.json(await scheduler.summary({ ...c.req.valid("query"), tenant: tenantFilter(c.get("principal")) }));
+  });
+
+  app.get("/:id", requireScope("tasks:read"), validate("query", GetTaskQuery), async (c) => {
     const id = c.req.param("id");
-    const task = isUuid(id) ? await scheduler.get(id, tenantFilter(c.get("principal"))) : null;
+    const tenant = tenantFilter(c.get("principal"));
+    const { waitMs } = c.req.valid("query");
+    const task = waitMs && isUuid(id) ? await scheduler.waitFor(id, tenant, waitMs) : await findTask(id, tenant);
     if (!task) throw new NotFoundError(`no task ${id}`);
     return c.json(task);
   });
 
   app.get("/:id/attempts", requireScope("tasks:read"), async (c) => {
     const id = c.req.param("id");
-    const task = isUuid(id) ? await scheduler.get(id, tenantFilter(c.get("principal"))) : null;
-    if (!task) throw new NotFoundError(`no task ${id}`);
+    await findTask(id, tenantFilter(c.get("principal")));
     return c.json({ attempts: await scheduler.attempts(id) });
+  });
+
+  app.post("/:id/cancel", requireScope("tasks:write"), async (c) => {
+    const id = c.req.param("id");
+    if (!isUuid(id)) throw new NotFoundError(`no task ${id}`);
+    return c.json(await scheduler.cancel(id, tenantFilter(c.get("principal"))));
+  });
+
+  app.post("/:id/retry", requireScope("tasks:write"), async (c) => {
+    const id = c.req.param("id");
+    if (!isUuid(id)) throw new NotFoundError(`no task ${id}`);
+    return c.json(await scheduler.retry(id, tenantFilter(c.get("principal"))), 202);
   });
 
   return app;

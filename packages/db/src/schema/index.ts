@@ -1,4 +1,4 @@
 export * from "./nodes.ts";
+export * from "./queue-settings.ts";
 export * from "./task-attempts.ts";
 export * from "./tasks.ts";
-export * from "./queue-settings.ts";
