@@ -29,6 +29,7 @@ export interface TestStack {
   startNode(opts?: {
     types?: string[];
     concurrency?: Record<string, { min: number; max: number }>;
+    heartbeatMs?: number;
   }): Promise<WorkerNode>;
   close(): Promise<void>;
 }
@@ -54,6 +55,7 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
   const app = createApp({
     scheduler: runtime.scheduler,
     queues: runtime.queues,
+    catalog: runtime.catalog,
     auth: adminKeyAuthenticator(TEST_ADMIN_KEY),
     log,
     maxBodyBytes: 1_048_576,
@@ -88,6 +90,7 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
         log,
         types: nodeOpts.types,
         concurrency: nodeOpts.concurrency,
+        heartbeatMs: nodeOpts.heartbeatMs,
         lockMs: opts.lockMs ?? 30_000,
       });
       await node.start();

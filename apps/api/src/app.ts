@@ -1,16 +1,20 @@
 import type { Logger, ReadinessCheck } from "@conveyor/core";
+import type { TaskCatalog } from "@conveyor/handlers";
 import type { Queues, Scheduler } from "@conveyor/scheduler";
 import { Hono } from "hono";
 import { type Authenticator, type AuthVars, requireAuth } from "./auth/index.ts";
 import { jsonBody } from "./body/index.ts";
 import { errorHandler, notFound } from "./errors/index.ts";
+import { openApiRoutes } from "./openapi/index.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { queueRoutes } from "./routes/queues.ts";
+import { taskTypeRoutes } from "./routes/task-types.ts";
 import { taskRoutes } from "./routes/tasks.ts";
 
 export interface ApiDeps {
   scheduler: Scheduler;
   queues: Queues;
+  catalog: TaskCatalog;
   auth: Authenticator;
   checks: Record<string, ReadinessCheck>;
   log: Logger;
@@ -24,11 +28,13 @@ export function createApp(deps: ApiDeps) {
   app.notFound(notFound);
 
   app.route("/", healthRoutes(deps.checks));
+  app.route("/", openApiRoutes());
 
   const v1 = new Hono<{ Variables: AuthVars }>();
   v1.use("*", requireAuth(deps.auth), jsonBody(deps.maxBodyBytes));
   v1.route("/tasks", taskRoutes(deps.scheduler));
   v1.route("/queues", queueRoutes(deps.queues));
+  v1.route("/task-types", taskTypeRoutes(deps.catalog));
   v1.get("/whoami", (c) => {
     const { tenant, name, scopes } = c.get("principal");
     return c.json({ tenant, name, scopes });

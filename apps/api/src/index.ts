@@ -22,6 +22,7 @@ await waitReady(runtime.redis, 10_000).catch(() =>
 const app = createApp({
   scheduler: runtime.scheduler,
   queues: runtime.queues,
+  catalog: runtime.catalog,
   auth: adminKeyAuthenticator(admin.key),
   log,
   maxBodyBytes: env.MAX_BODY_BYTES,

@@ -1,0 +1,268 @@
+import type { Scope } from "@conveyor/core";
+import { GetTaskQuery, ListTasksQuery, RetryFailed, SubmitBatch, SubmitTask, SummaryQuery } from "@conveyor/scheduler";
+import { z } from "zod";
+import {
+  AttemptList,
+  Health,
+  Queue,
+  QueueList,
+  Readiness,
+  Retried,
+  Task,
+  TaskBatch,
+  TaskList,
+  TaskSummary,
+  TaskTypeList,
+  Whoami,
+} from "./schemas.ts";
+
+/** Who may call an operation: keys holding a scope, any valid key, or anyone. */
+export type Access = Scope | "any" | "none";
+
+/**
+ * One answer: a zod schema (JSON body), a description alone, or both. An error status given as a
+ * description alone gets the contract's error body, since every error answer has that shape.
+ */
+export type ResponseSpec = z.ZodType | string | { description: string; schema: z.ZodType };
+
+/** One route as the OpenAPI document shows it. Adding a route to the document is one of these. */
+export interface Operation {
+  method: "get" | "post" | "put" | "patch" | "delete";
+  /** OpenAPI form, `/v1/tasks/{id}`; each `{name}` is a required path parameter. */
+  path: string;
+  operationId: string;
+  tag: Tag;
+  summary: string;
+  description?: string;
+  scope: Access;
+  /** Describes path parameters; one without an entry here is a plain string. */
+  params?: z.ZodObject;
+  /** The query schema the route validates with. */
+  query?: z.ZodObject;
+  /** The JSON body schema the route validates with. */
+  request?: z.ZodType;
+  /** 401, 403, and 400/413/415 for routes that validate input are added from `scope` and `request`. */
+  responses: Record<number, ResponseSpec>;
+}
+
+/** Groups of operations, in the order the docs show them. */
+export const TAGS = [
+  { name: "tasks", description: "Submit tasks and follow them" },
+  { name: "task types", description: "What can be submitted" },
+  { name: "queues", description: "One queue per task type: counts, pause and resume (admin)" },
+  { name: "identity", description: "Who the caller is" },
+  { name: "health", description: "Liveness and readiness probes" },
+  { name: "docs", description: "This document" },
+] as const;
+export type Tag = (typeof TAGS)[number]["name"];
+
+const TaskId = z.object({
+  id: z.string().describe("The task's id; a malformed id and another tenant's task both answer 404"),
+});
+
+const NO_TASK = "not_found: no such task in the caller's tenant";
+
+/** Every documented route. Describe a new route by adding an entry. */
+export const OPERATIONS: readonly Operation[] = [
+  {
+    method: "post",
+    path: "/v1/tasks",
+    operationId: "submitTask",
+    tag: "tasks",
+    summary: "Submit a task",
+    description:
+      "`payload` must match the type's `payloadSchema` (GET /v1/task-types); fields left out take the type's " +
+      "defaults. Resubmitting with the same `idempotencyKey` is safe.",
+    scope: "tasks:write",
+    request: SubmitTask,
+    responses: {
+      202: { description: "Accepted: the new task, `queued` or `delayed`", schema: Task },
+      200: {
+        description:
+          "A replay: the same `idempotencyKey` with the same body (compared after defaults, key order ignored) " +
+          "answers the first task",
+        schema: Task,
+      },
+      404: "unknown_task_type: `type` is not a registered task type",
+      409: "conflict: the `idempotencyKey` was used in this tenant with a different body",
+      429: "rate_limited: the key's submission rate limit is spent; `Retry-After` says when to try again",
+      503:
+        "unavailable: PostgreSQL did not answer. A commit whose answer was lost looks the same: resubmit with " +
+        "the same `idempotencyKey` to be safe",
+    },
+  },
+  {
+    method: "get",
+    path: "/v1/tasks/{id}",
+    operationId: "getTask",
+    tag: "tasks",
+    summary: "Read a task",
+    description: "With `waitMs`, the answer is held until the task is final or the time is up.",
+    scope: "tasks:read",
+    params: TaskId,
+    query: GetTaskQuery,
+    responses: { 200: Task, 404: NO_TASK },
+  },
+  {
+    method: "get",
+    path: "/v1/tasks/{id}/attempts",
+    operationId: "listAttempts",
+    tag: "tasks",
+    summary: "List a task's attempts",
+    scope: "tasks:read",
+    params: TaskId,
+    responses: { 200: AttemptList, 404: NO_TASK },
+  },
+  {
+    method: "post",
+    path: "/v1/tasks/batch",
+    operationId: "submitBatch",
+    tag: "tasks",
+    summary: "Submit 1 to 1000 tasks, all or nothing",
+    description:
+      "Every item is checked first; any bad item answers 400 with a detail per bad item (paths start " +
+      '`["tasks", i]`, an unknown type has detail code `unknown_task_type`) and nothing is accepted.',
+    scope: "tasks:write",
+    request: SubmitBatch,
+    responses: { 202: TaskBatch, 409: "conflict: an item's `idempotencyKey` was used with a different body" },
+  },
+  {
+    method: "get",
+    path: "/v1/tasks",
+    operationId: "listTasks",
+    tag: "tasks",
+    summary: "List tasks, newest first",
+    description: "`q` finds text in the id, payload or error. Follow `nextCursor` for the next page.",
+    scope: "tasks:read",
+    query: ListTasksQuery,
+    responses: { 200: TaskList },
+  },
+  {
+    method: "get",
+    path: "/v1/tasks/summary",
+    operationId: "summarizeTasks",
+    tag: "tasks",
+    summary: "Count tasks per status, in the ledger",
+    scope: "tasks:read",
+    query: SummaryQuery,
+    responses: { 200: TaskSummary },
+  },
+  {
+    method: "post",
+    path: "/v1/tasks/{id}/cancel",
+    operationId: "cancelTask",
+    tag: "tasks",
+    summary: "Cancel a task",
+    description:
+      "A waiting task is removed; a running one is aborted on whatever node runs it and its attempt closes as " +
+      "`cancelled` within a second. Cancelling a cancelled task answers 200.",
+    scope: "tasks:write",
+    params: TaskId,
+    responses: { 200: Task, 404: NO_TASK, 409: "conflict: the task already completed or failed" },
+  },
+  {
+    method: "post",
+    path: "/v1/tasks/{id}/retry",
+    operationId: "retryTask",
+    tag: "tasks",
+    summary: "Queue a failed or cancelled task again",
+    description: "Its attempts so far stay in its history.",
+    scope: "tasks:write",
+    params: TaskId,
+    responses: { 202: Task, 404: NO_TASK, 409: "conflict: the task is not failed or cancelled" },
+  },
+  {
+    method: "post",
+    path: "/v1/tasks/retry",
+    operationId: "retryFailedTasks",
+    tag: "tasks",
+    summary: "Queue again every failed task of the tenant that matches",
+    scope: "tasks:write",
+    request: RetryFailed,
+    responses: { 202: Retried },
+  },
+  {
+    method: "get",
+    path: "/v1/queues",
+    operationId: "listQueues",
+    tag: "queues",
+    summary: "Every task type's queue: counts, pause state and limits",
+    scope: "admin",
+    responses: { 200: QueueList },
+  },
+  {
+    method: "post",
+    path: "/v1/queues/{type}/pause",
+    operationId: "pauseQueue",
+    tag: "queues",
+    summary: "Pause a queue on every node (kept in PostgreSQL)",
+    scope: "admin",
+    responses: { 200: Queue, 404: "not_found: no such task type" },
+  },
+  {
+    method: "post",
+    path: "/v1/queues/{type}/resume",
+    operationId: "resumeQueue",
+    tag: "queues",
+    summary: "Resume a paused queue",
+    scope: "admin",
+    responses: { 200: Queue, 404: "not_found: no such task type" },
+  },
+  {
+    method: "get",
+    path: "/v1/task-types",
+    operationId: "listTaskTypes",
+    tag: "task types",
+    summary: "List the task types, with the JSON Schema of their payloads and their defaults",
+    scope: "tasks:read",
+    responses: { 200: TaskTypeList },
+  },
+  {
+    method: "get",
+    path: "/v1/whoami",
+    operationId: "whoami",
+    tag: "identity",
+    summary: "The caller's tenant, key name and scopes",
+    scope: "any",
+    responses: { 200: Whoami },
+  },
+  {
+    method: "get",
+    path: "/healthz",
+    operationId: "healthz",
+    tag: "health",
+    summary: "Liveness: the process answers",
+    scope: "none",
+    responses: { 200: Health },
+  },
+  {
+    method: "get",
+    path: "/readyz",
+    operationId: "readyz",
+    tag: "health",
+    summary: "Readiness: PostgreSQL and Redis answer too",
+    scope: "none",
+    responses: {
+      200: { description: "Ready", schema: Readiness },
+      503: { description: "A dependency does not answer", schema: Readiness },
+    },
+  },
+  {
+    method: "get",
+    path: "/openapi.json",
+    operationId: "openApiDocument",
+    tag: "docs",
+    summary: "This OpenAPI 3.1 document",
+    scope: "none",
+    responses: { 200: "The document, as JSON" },
+  },
+  {
+    method: "get",
+    path: "/docs",
+    operationId: "docs",
+    tag: "docs",
+    summary: "This document, rendered as HTML",
+    scope: "none",
+    responses: { 200: "An HTML page" },
+  },
+];

@@ -1,0 +1,180 @@
+import { ATTEMPT_OUTCOMES, PRIORITIES, SCOPES, TASK_ERROR_CODES, TASK_STATUSES } from "@conveyor/core";
+import { type Attempt as AttemptView, Backoff, SubmitTask, type Task as TaskView } from "@conveyor/scheduler";
+import { z } from "zod";
+
+// The shapes the API answers with, as the contract writes them. They document answers and are
+// never used to parse one, so they carry no transforms or defaults: the document is generated in
+// `input` mode, which keeps objects open (an answer may gain a field without breaking clients).
+
+const dateTime = z.iso.datetime().describe("ISO 8601 time (UTC)");
+
+/** A task's or an attempt's error. */
+export const TaskError = z
+  .object({
+    code: z.string().describe(`Why it failed; codes include ${TASK_ERROR_CODES.join(", ")}`),
+    message: z.string(),
+  })
+  .describe("What went wrong");
+
+/** CONTRACT.md, "Task". */
+export const Task = z.object({
+  id: z.uuid().describe("A UUIDv7 made by Conveyor"),
+  tenant: z.string(),
+  type: z.string().describe("The task type, one of GET /v1/task-types"),
+  status: z.enum(TASK_STATUSES).describe("A task waiting out a retry backoff is `delayed`, with its last error"),
+  priority: z.enum(PRIORITIES),
+  payload: z.unknown().describe("As submitted"),
+  result: z.unknown().describe("What the handler returned; null until the task completes"),
+  error: TaskError.nullable(),
+  progress: z.number().min(0).max(100).nullable().describe("Null until the handler first reports; 100 once completed"),
+  attempts: z.number().int().min(0).describe("Attempts started so far"),
+  maxAttempts: z.number().int().min(1),
+  timeoutMs: z.number().int().min(1),
+  idempotencyKey: z.string().nullable(),
+  scheduleId: z.string().nullable().describe("The schedule that made this task, if one did"),
+  runAt: dateTime.nullable().describe("When a delayed task is due"),
+  createdAt: dateTime,
+  startedAt: dateTime.nullable(),
+  finishedAt: dateTime.nullable(),
+  node: z.string().nullable().describe("The worker node running it, or that ran it last"),
+});
+
+/** CONTRACT.md, "Attempt". */
+export const Attempt = z.object({
+  n: z.number().int().min(1),
+  node: z.string(),
+  startedAt: dateTime,
+  finishedAt: dateTime.nullable(),
+  outcome: z
+    .enum(ATTEMPT_OUTCOMES)
+    .describe("`stalled` (its node died) and `interrupted` (handed back by a draining node) do not count"),
+  error: TaskError.nullable(),
+  durationMs: z.number().int().min(0).nullable(),
+});
+
+export const AttemptList = z.object({ attempts: z.array(Attempt) });
+
+/** Every error answer: `{error: {code, message, details}}` with a matching status. */
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.enum([
+      "validation_failed",
+      "unauthorized",
+      "forbidden",
+      "not_found",
+      "unknown_task_type",
+      "conflict",
+      "payload_too_large",
+      "unsupported_media_type",
+      "rate_limited",
+      "unavailable",
+    ]),
+    message: z.string(),
+    details: z
+      .array(
+        z.object({
+          path: z
+            .array(z.union([z.string(), z.number().int()]))
+            .describe('Where in the request, e.g. ["payload", "ms"]'),
+          code: z.string(),
+          message: z.string(),
+        }),
+      )
+      .describe("One entry per problem; may be empty"),
+  }),
+});
+
+export const Whoami = z.object({ tenant: z.string(), name: z.string(), scopes: z.array(z.enum(SCOPES)) });
+
+/** One entry of `GET /v1/task-types`. */
+export const TaskTypeInfo = z.object({
+  type: z.string(),
+  description: z.string(),
+  payloadSchema: z
+    .record(z.string(), z.unknown())
+    .describe("JSON Schema (draft 2020-12) of the payload a submission must send"),
+  defaults: z
+    .object({
+      timeoutMs: z.number().int().min(1),
+      maxAttempts: z.number().int().min(1),
+      backoff: Backoff,
+      priority: z.enum(PRIORITIES),
+      concurrency: z
+        .object({ min: z.number().int().min(1), max: z.number().int().min(1) })
+        .describe("Local concurrency per worker node; its autoscaler moves between these"),
+    })
+    .describe("What a task of this type gets unless the submission says otherwise (all but concurrency)"),
+});
+export type TaskTypeInfo = z.infer<typeof TaskTypeInfo>;
+
+export const TaskTypeList = z.object({ taskTypes: z.array(TaskTypeInfo) });
+export type TaskTypeList = z.infer<typeof TaskTypeList>;
+
+export const Health = z.object({ status: z.literal("ok") });
+
+export const Readiness = z.object({
+  status: z.enum(["ready", "unavailable"]),
+  checks: z.record(z.string(), z.enum(["ok", "unavailable"])).describe("Each dependency: postgres, redis"),
+});
+
+export const TaskList = z.object({
+  tasks: z.array(Task),
+  nextCursor: z.string().nullable().describe("Pass as `cursor` for the next page; null on the last"),
+});
+
+export const TaskBatch = z.object({ tasks: z.array(Task) });
+
+export const TaskSummary = z.object({
+  queued: z.number().int(),
+  delayed: z.number().int(),
+  running: z.number().int(),
+  completed: z.number().int(),
+  failed: z.number().int(),
+  cancelled: z.number().int(),
+});
+
+export const Retried = z.object({ retried: z.number().int().describe("How many failed tasks were queued again") });
+
+export const Queue = z.object({
+  type: z.string(),
+  waiting: z.number().int().describe("Jobs waiting to start, prioritized ones included"),
+  delayed: z.number().int(),
+  active: z.number().int(),
+  failed: z.number().int(),
+  paused: z.boolean(),
+  rateLimit: z.object({ max: z.number().int(), durationMs: z.number().int() }).nullable(),
+  concurrency: z.number().int().nullable().describe("The cluster-wide limit, or null"),
+});
+
+export const QueueList = z.object({ queues: z.array(Queue) });
+
+/**
+ * Schemas shown under their own name in `components.schemas` (what client generators name
+ * their types after). A route's schema that is not listed here is named after its operation.
+ */
+export const NAMED_SCHEMAS: Record<string, z.ZodType> = {
+  SubmitTask,
+  Backoff,
+  Task,
+  Attempt,
+  AttemptList,
+  TaskError,
+  ErrorBody,
+  Whoami,
+  TaskTypeInfo,
+  TaskTypeList,
+  Health,
+  Readiness,
+  TaskList,
+  TaskBatch,
+  TaskSummary,
+  Queue,
+  QueueList,
+};
+
+// Compile-time guard: the documented Task and Attempt have exactly the fields the scheduler's
+// view returns, so neither can gain or lose a field without the other.
+type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] extends [never, never] ? true : false;
+type Assert<T extends true> = T;
+type _TaskFieldsMatch = Assert<SameKeys<z.infer<typeof Task>, TaskView>>;
+type _AttemptFieldsMatch = Assert<SameKeys<z.infer<typeof Attempt>, AttemptView>>;
