@@ -1,6 +1,7 @@
 import { type AttemptOutcome, ConflictError, type TaskError, type TaskStatus } from "@conveyor/core";
 import { and, asc, desc, eq, gte, inArray, lt, or, sql } from "drizzle-orm";
 import type { DbHandle } from "./client.ts";
+import { GroupCommit } from "./group-commit.ts";
 import { NodeRegistry } from "./nodes.ts";
 import {
   type AttemptRow,
@@ -12,13 +13,39 @@ import {
   tasks,
 } from "./schema/index.ts";
 
-// Raw statements return snake_case; this list names every task column in camelCase so their
-// rows have the same shape as Drizzle's `TaskRow`.
-const TASK_COLUMNS = `id, tenant, type, status, priority, payload, result, error, progress, attempts,
-  max_attempts as "maxAttempts", timeout_ms as "timeoutMs", backoff, stalls,
-  idempotency_key as "idempotencyKey", request_hash as "requestHash", schedule_id as "scheduleId",
-  run_at as "runAt", due_at as "dueAt", job_id as "jobId", node, created_at as "createdAt",
-  started_at as "startedAt", finished_at as "finishedAt"`;
+// Raw statements return snake_case; these name every task column in camelCase so their rows
+// have the same shape as Drizzle's `TaskRow`.
+const TASK_FIELDS: [column: string, field: string][] = [
+  ["id", "id"],
+  ["tenant", "tenant"],
+  ["type", "type"],
+  ["status", "status"],
+  ["priority", "priority"],
+  ["payload", "payload"],
+  ["result", "result"],
+  ["error", "error"],
+  ["progress", "progress"],
+  ["attempts", "attempts"],
+  ["max_attempts", "maxAttempts"],
+  ["timeout_ms", "timeoutMs"],
+  ["backoff", "backoff"],
+  ["stalls", "stalls"],
+  ["idempotency_key", "idempotencyKey"],
+  ["request_hash", "requestHash"],
+  ["schedule_id", "scheduleId"],
+  ["run_at", "runAt"],
+  ["due_at", "dueAt"],
+  ["job_id", "jobId"],
+  ["node", "node"],
+  ["created_at", "createdAt"],
+  ["started_at", "startedAt"],
+  ["finished_at", "finishedAt"],
+];
+
+/** The select list of a whole task row, columns taken from `alias`. */
+function taskColumns(alias: string): string {
+  return TASK_FIELDS.map(([c, f]) => `${alias}.${c} as "${f}"`).join(", ");
+}
 
 const DATE_FIELDS = ["runAt", "dueAt", "createdAt", "startedAt", "finishedAt"] as const;
 
@@ -85,11 +112,23 @@ export interface AttemptEnd {
 export class Ledger {
   constructor(private readonly pg: DbHandle) {}
 
-  /** Inserts a task; returns null when the tenant's idempotency key is already taken. */
-  async insertTask(row: NewTaskRow): Promise<TaskRow | null> {
-    const inserted = await this.pg.db.insert(tasks).values(withStorablePayload(row)).onConflictDoNothing().returning();
-    return inserted[0] ?? null;
+  /**
+   * Inserts a task; returns null when the tenant's idempotency key is already taken.
+   * Concurrent inserts share one multi-row statement (group commit).
+   */
+  insertTask(row: NewTaskRow): Promise<TaskRow | null> {
+    return this.inserts.submit(row);
   }
+
+  private readonly inserts = new GroupCommit<NewTaskRow, TaskRow | null>(async (rows) => {
+    const inserted = await this.pg.db
+      .insert(tasks)
+      .values(rows.map(withStorablePayload))
+      .onConflictDoNothing()
+      .returning();
+    const byId = new Map(inserted.map((r) => [r.id, r]));
+    return rows.map((r) => byId.get(r.id as string) ?? null);
+  });
 
   /** Inserts many tasks in one statement (all or nothing). */
   async insertTasks(rows: NewTaskRow[]): Promise<TaskRow[]> {
@@ -122,64 +161,94 @@ export class Ledger {
    * still open from before belongs to a node that died: it is closed as `stalled`. Returns
    * null when the task may not run (cancelled, finished, or unknown).
    */
-  async startAttempt(taskId: string, node: string): Promise<StartedAttempt | null> {
+  startAttempt(taskId: string, node: string): Promise<StartedAttempt | null> {
+    return this.starts.submit({ taskId, node });
+  }
+
+  private readonly starts = new GroupCommit<{ taskId: string; node: string }, StartedAttempt | null>(async (items) => {
     const { sql } = this.pg;
+    const first = new Map<string, number>();
+    items.forEach((it, i) => {
+      if (!first.has(it.taskId)) first.set(it.taskId, i);
+    });
+    const unique = [...first.keys()];
     const rows = await sql<(Record<string, unknown> & { n: number; stalledNow: number })[]>`
-      with closed as (
-        update task_attempts
+      with input as (
+        select * from unnest(${unique}::uuid[], ${unique.map((id) => items[first.get(id) as number]?.node ?? "")}::text[])
+          as i(task_id, node)
+      ), closed as (
+        update task_attempts a
            set outcome = 'stalled', finished_at = now(), error = ${JSON.stringify(STALLED_ERROR)}::jsonb,
-               duration_ms = greatest(0, extract(epoch from now() - started_at) * 1000)::int
-         where task_id = ${taskId} and outcome = 'running'
-        returning n
+               duration_ms = greatest(0, extract(epoch from now() - a.started_at) * 1000)::int
+          from input i
+         where a.task_id = i.task_id and a.outcome = 'running'
+        returning a.task_id
+      ), stalled as (
+        select task_id, count(*)::int as c from closed group by task_id
       ), t as (
         update tasks
-           set status = 'running', attempts = attempts + 1, node = ${node},
-               stalls = stalls + (select count(*) from closed)::int,
-               started_at = coalesce(started_at, now())
-         where id = ${taskId} and status in ('queued', 'delayed', 'running')
-        returning *
+           set status = 'running', attempts = tasks.attempts + 1, node = i.node,
+               stalls = tasks.stalls + coalesce(s.c, 0),
+               started_at = coalesce(tasks.started_at, now())
+          from input i left join stalled s on s.task_id = i.task_id
+         where tasks.id = i.task_id and tasks.status in ('queued', 'delayed', 'running')
+        returning tasks.*
       ), a as (
         insert into task_attempts (task_id, n, tenant, type, node, outcome, started_at, wait_ms)
-        select id, attempts, tenant, type, ${node}, 'running', now(),
+        select id, attempts, tenant, type, node, 'running', now(),
                greatest(0, extract(epoch from now() - due_at) * 1000)::int
           from t
-        returning n
+        returning task_id, n
       )
-      select ${sql.unsafe(TASK_COLUMNS)}, (select n from a) as n, (select count(*) from closed)::int as "stalledNow"
-        from t`;
-    const row = rows[0];
-    if (!row) return null;
-    const { n, stalledNow, ...task } = row;
-    return { task: rawTask(task), n, stalledNow };
-  }
+      select ${sql.unsafe(taskColumns("t"))}, a.n, coalesce(s.c, 0) as "stalledNow"
+        from t join a on a.task_id = t.id left join stalled s on s.task_id = t.id`;
+    const byId = new Map(
+      rows.map(({ n, stalledNow, ...task }) => [task.id as string, { task: rawTask(task), n, stalledNow }]),
+    );
+    // A task asked for twice in one batch runs once: the later ask gets null, as after a cancel.
+    return items.map((it, i) => (first.get(it.taskId) === i ? (byId.get(it.taskId) ?? null) : null));
+  });
 
   /**
    * Closes an attempt and moves its task on, in one round trip. Changes nothing when the
    * task left `running` meanwhile (a cancel won) or a newer attempt has opened.
    */
-  async finishAttempt(end: AttemptEnd): Promise<TaskRow | null> {
+  finishAttempt(end: AttemptEnd): Promise<TaskRow | null> {
+    return this.finishes.submit(end);
+  }
+
+  private readonly finishes = new GroupCommit<AttemptEnd, TaskRow | null>(async (ends) => {
     const { sql } = this.pg;
-    const final = end.status === "completed" || end.status === "failed" || end.status === "cancelled";
-    // Passed as text and cast: postgres.js cannot infer a jsonb parameter inside a CTE.
-    const error = end.error === null ? null : JSON.stringify(end.error);
-    const result = end.result === undefined ? null : JSON.stringify(end.result);
+    // Values travel as text arrays and are cast in SQL: one statement for the whole batch.
+    const col = <T>(f: (e: AttemptEnd) => T) => ends.map(f);
     const rows = await sql<Record<string, unknown>[]>`
-      with a as (
-        update task_attempts
-           set outcome = ${end.outcome}, error = ${error}::jsonb, finished_at = now(),
-               duration_ms = greatest(0, extract(epoch from now() - started_at) * 1000)::int
-         where task_id = ${end.taskId} and n = ${end.n} and outcome = 'running'
-        returning task_id
+      with input as (
+        select * from unnest(
+          ${col((e) => e.taskId)}::uuid[], ${col((e) => e.n)}::int[], ${col((e) => e.outcome)}::text[],
+          ${col((e) => (e.error === null ? null : JSON.stringify(e.error)))}::text[],
+          ${col((e) => e.status)}::text[],
+          ${col((e) => (e.result === undefined ? null : JSON.stringify(e.result)))}::text[],
+          ${col((e) => e.dueAt?.toISOString() ?? null)}::text[]
+        ) as i(task_id, n, outcome, error, status, result, due_at)
+      ), a as (
+        update task_attempts ta
+           set outcome = i.outcome, error = i.error::jsonb, finished_at = now(),
+               duration_ms = greatest(0, extract(epoch from now() - ta.started_at) * 1000)::int
+          from input i
+         where ta.task_id = i.task_id and ta.n = i.n and ta.outcome = 'running'
+        returning ta.task_id
       )
       update tasks
-         set status = ${end.status}, error = ${error}::jsonb, result = ${result}::jsonb,
-             progress = case when ${end.status} = 'completed' then 100 else progress end,
-             finished_at = ${final ? sql`now()` : null},
-             due_at = coalesce(${end.dueAt?.toISOString() ?? null}::timestamptz, due_at)
-       where id = ${end.taskId} and status = 'running' and attempts = ${end.n}
-      returning ${sql.unsafe(TASK_COLUMNS)}`;
-    return rows[0] ? rawTask(rows[0]) : null;
-  }
+         set status = i.status, error = i.error::jsonb, result = i.result::jsonb,
+             progress = case when i.status = 'completed' then 100 else tasks.progress end,
+             finished_at = case when i.status in ('completed', 'failed', 'cancelled') then now() end,
+             due_at = coalesce(i.due_at::timestamptz, tasks.due_at)
+        from input i
+       where tasks.id = i.task_id and tasks.status = 'running' and tasks.attempts = i.n
+      returning ${sql.unsafe(taskColumns("tasks"))}`;
+    const byId = new Map(rows.map((r) => [r.id as string, rawTask(r)]));
+    return ends.map((e) => byId.get(e.taskId) ?? null);
+  });
 
   /**
    * Inserts a batch in one transaction and one multi-row statement. Rows whose idempotency
