@@ -1,4 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from "ioredis";
+import { withTimeout } from "./timeout.ts";
 
 /** Where Redis is: one server by URL, or a cluster by seed nodes. */
 export interface RedisTarget {
@@ -89,4 +90,23 @@ export async function evictingNodes(client: RedisClient): Promise<string[]> {
     }
   }
   return bad;
+}
+
+/** Redis is not connected: the call was not sent. */
+export class RedisDownError extends Error {
+  override name = "RedisDownError";
+  constructor() {
+    super("Redis is not connected");
+  }
+}
+
+const CALL_TIMEOUT_MS = 2000;
+
+/**
+ * Runs a call on a fail-fast connection: refused at once while the client is not connected
+ * (BullMQ would otherwise wait for it to come back), and cut short after `timeoutMs`.
+ */
+export function whenReady<T>(client: RedisClient, call: () => Promise<T>, timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
+  if (client.status !== "ready") return Promise.reject(new RedisDownError());
+  return withTimeout(call(), timeoutMs, "Redis");
 }

@@ -6,6 +6,14 @@ import postgres from "postgres";
  * refusing a statement): connection refused, timed out, or dropped.
  */
 export function isConnectionError(err: unknown): boolean {
+  // Drizzle wraps driver errors (DrizzleQueryError) with the original as `cause`.
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isDriverConnectionError(e)) return true;
+  }
+  return false;
+}
+
+function isDriverConnectionError(err: unknown): boolean {
   if (err instanceof postgres.PostgresError) {
     // Class 08 is connection exceptions; 57P0x is the server shutting down.
     return err.code.startsWith("08") || err.code.startsWith("57P");

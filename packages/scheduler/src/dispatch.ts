@@ -1,7 +1,5 @@
-import { bullPriority, type Logger, type Priority, queueName, type RedisClient, withTimeout } from "@conveyor/core";
+import { bullPriority, type Logger, type Priority, queueName, type RedisClient, whenReady } from "@conveyor/core";
 import { type JobsOptions, Queue } from "bullmq";
-
-const DISPATCH_TIMEOUT_MS = 2000;
 
 /** The pub/sub channel on which cancels reach every worker node. */
 export function cancelChannel(prefix: string): string {
@@ -66,47 +64,44 @@ export class Dispatcher {
    * short: the caller learns at once, and the late add (same job id) is harmless.
    */
   async add(item: DispatchItem): Promise<void> {
-    await withTimeout(
+    await whenReady(this.connection, () =>
       this.queue(item.type).add(item.type, { taskId: item.taskId }, jobOptions(item)),
-      DISPATCH_TIMEOUT_MS,
-      "Redis",
     );
   }
 
   /** Adds many; one `addBulk` per task type. */
   async addMany(items: DispatchItem[]): Promise<void> {
     const byType = Map.groupBy(items, (i) => i.type);
-    const adds = Promise.all(
-      [...byType].map(([type, group]) =>
-        this.queue(type).addBulk(group.map((i) => ({ name: type, data: { taskId: i.taskId }, opts: jobOptions(i) }))),
+    await whenReady(this.connection, () =>
+      Promise.all(
+        [...byType].map(([type, group]) =>
+          this.queue(type).addBulk(group.map((i) => ({ name: type, data: { taskId: i.taskId }, opts: jobOptions(i) }))),
+        ),
       ),
     );
-    await withTimeout(adds, DISPATCH_TIMEOUT_MS, "Redis");
   }
 
   /** Removes a waiting or delayed job; a job a worker holds is left alone (it will find its task cancelled). */
   async remove(type: string, jobId: string): Promise<void> {
-    await withTimeout(this.queue(type).remove(jobId), DISPATCH_TIMEOUT_MS, "Redis");
+    await whenReady(this.connection, () => this.queue(type).remove(jobId));
   }
 
   /** Tells every worker node to abort `jobId` if it is running it. */
   async broadcastCancel(jobId: string): Promise<void> {
-    await withTimeout(this.connection.publish(cancelChannel(this.prefix), jobId), DISPATCH_TIMEOUT_MS, "Redis");
+    await whenReady(this.connection, () => this.connection.publish(cancelChannel(this.prefix), jobId));
   }
 
   /** BullMQ's job counts for a type's queue. */
   async counts(type: string): Promise<Record<string, number>> {
-    return withTimeout(
+    return whenReady(this.connection, () =>
       this.queue(type).getJobCounts("wait", "prioritized", "delayed", "active", "failed"),
-      DISPATCH_TIMEOUT_MS,
-      "Redis",
     );
   }
 
   /** Pauses or resumes a type's queue in Redis (every worker stops or starts taking its jobs). */
   async setPaused(type: string, paused: boolean): Promise<void> {
     const q = this.queue(type);
-    await withTimeout(paused ? q.pause() : q.resume(), DISPATCH_TIMEOUT_MS, "Redis");
+    await whenReady(this.connection, () => (paused ? q.pause() : q.resume()));
   }
 
   async close(): Promise<void> {

@@ -2,15 +2,15 @@ import {
   EVENTS_QUEUE,
   type Logger,
   type RedisClient,
+  RedisDownError,
   TASK_EVENT_NAME,
   type TaskEvent,
-  withTimeout,
+  whenReady,
 } from "@conveyor/core";
 import { QueueEventsProducer } from "bullmq";
 
 // Enough history for a reconnecting dashboard to catch up; older entries are trimmed.
 const MAX_EVENTS = 100_000;
-const PUBLISH_TIMEOUT_MS = 2000;
 
 /**
  * Publishes task state changes on the one shared event stream. Losing an event is never
@@ -20,7 +20,7 @@ export class EventPublisher {
   private readonly producer: QueueEventsProducer;
 
   constructor(
-    connection: RedisClient,
+    private readonly connection: RedisClient,
     prefix: string,
     private readonly log: Logger,
   ) {
@@ -30,13 +30,13 @@ export class EventPublisher {
 
   async publish(event: TaskEvent): Promise<void> {
     try {
-      await withTimeout(
+      await whenReady(this.connection, () =>
         this.producer.publishEvent({ eventName: TASK_EVENT_NAME, data: JSON.stringify(event) }, MAX_EVENTS),
-        PUBLISH_TIMEOUT_MS,
-        "Redis",
       );
     } catch (err) {
-      this.log.warn({ taskId: event.id, status: event.status, err: (err as Error).message }, "event not published");
+      // While Redis is down every event is lost the same way: one line at debug, not a flood.
+      const level = err instanceof RedisDownError ? "debug" : "warn";
+      this.log[level]({ taskId: event.id, status: event.status, err: (err as Error).message }, "event not published");
     }
   }
 

@@ -147,8 +147,8 @@ export class Scheduler {
     const row = this.prepare(input, tenant, now);
     const inserted = await orUnavailable("submit", () => this.deps.ledger.insertTask(row));
     if (!inserted) return this.replay(row, tenant);
-    await this.announce(inserted);
-    await this.dispatch([inserted], now);
+    // The event is asked for first, on the same connection, so it lands before the job.
+    await Promise.all([this.announce(inserted), this.dispatch([inserted], now)]);
     return { task: toTask(inserted), created: true };
   }
 
