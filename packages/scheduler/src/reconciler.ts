@@ -1,4 +1,4 @@
-import { type Logger, type Priority, queueName, type RedisClient, withTimeout } from "@conveyor/core";
+import { type Logger, type Priority, queueName, type RedisClient, waitReady, withTimeout } from "@conveyor/core";
 import {
   type DbHandle,
   NODE_LOST_AFTER_MS,
@@ -181,6 +181,8 @@ export class Reconciler {
   private async holdLead(): Promise<boolean> {
     const { redis, intervalMs, log } = this.deps;
     const ttl = 2 * intervalMs;
+    // The producer connection has no offline queue: a run right after start would fail on it.
+    await waitReady(redis, REDIS_TIMEOUT_MS);
     const was = this.leading;
     if (was) this.leading = (await redis.eval(RENEW_LEAD, 1, this.leadKey, this.id, ttl)) === 1;
     if (!this.leading) this.leading = (await redis.set(this.leadKey, this.id, "PX", ttl, "NX")) === "OK";
@@ -215,8 +217,7 @@ export class Reconciler {
       const statusOf = new Map(closed.flatMap((c) => (c.taskStatus ? [[c.taskId, c.taskStatus] as const] : [])));
       const moved = await this.queries.tasksByIds([...statusOf.keys()]);
       const requeued = moved.filter((t) => statusOf.get(t.id) === "queued");
-      const missing = await this.missingJobs(requeued);
-      if (missing.length > 0) await this.deps.dispatcher.addMany(missing.map((t) => dispatchItem(t, 0)));
+      await this.addJobs(await this.missingJobs(requeued), () => 0);
       // Published with the status this run set: a node may already have taken the task again.
       await Promise.all(moved.map((t) => this.deps.events.publish(taskEvent(t, statusOf.get(t.id)))));
       if (closed.length < STALL_BATCH) return;
@@ -228,18 +229,30 @@ export class Reconciler {
     let after: PendingCursor | null = null;
     for (let page = 0; page < MAX_SCAN_PAGES; page++) {
       const { tasks, next } = await this.queries.pendingPage(after, this.minAgeMs, SCAN_BATCH);
-      const missing = await this.missingJobs(tasks);
-      if (missing.length > 0) {
-        // A job can finish and leave Redis between the scan and EXISTS: only tasks still
-        // waiting under that job id get it back.
-        const still = await this.queries.stillPending(missing);
-        const items = missing.filter((t) => still.has(t.id)).map((t) => dispatchItem(t, t.delayMs));
-        if (items.length > 0) await this.deps.dispatcher.addMany(items);
-        report.requeued += items.length;
-      }
+      report.requeued += await this.addJobs(await this.missingJobs(tasks), (t) => t.delayMs);
       if (!next || tasks.length < SCAN_BATCH) return;
       after = next;
     }
+  }
+
+  /**
+   * Adds jobs (same job ids) for tasks Redis has none for; returns how many. A job can finish
+   * and leave Redis between the scan and EXISTS: only tasks still waiting under that job id
+   * get one. BullMQ counts attempts per job, so a new job carries only the attempts left.
+   */
+  private async addJobs<T extends Pick<TaskRow, "id" | "jobId" | "type" | "priority" | "maxAttempts">>(
+    missing: T[],
+    delayOf: (t: T) => number,
+  ): Promise<number> {
+    if (missing.length === 0) return 0;
+    const failures = await this.queries.stillPending(missing);
+    const items = missing.flatMap((t) => {
+      const failed = failures.get(t.id);
+      if (failed === undefined) return [];
+      return [{ ...dispatchItem(t, delayOf(t)), maxAttempts: Math.max(1, t.maxAttempts - failed) }];
+    });
+    if (items.length > 0) await this.deps.dispatcher.addMany(items);
+    return items.length;
   }
 
   /** The tasks whose job hash (`<prefix>:{type}:<jobId>`) is not in Redis; one pipeline per queue. */
