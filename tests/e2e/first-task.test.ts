@@ -71,4 +71,13 @@ describe("a task end to end: HTTP, ledger, BullMQ, worker, ledger", () => {
     expect(attempts.attempts.map((a) => a.outcome)).toEqual(["completed"]);
     expect(attempts.attempts[0]?.durationMs ?? 0).toBeGreaterThanOrEqual(290);
   });
+
+  test("GET /v1/nodes lists the running node as up, with what it serves", async () => {
+    const res = await stack.request("GET", "/v1/nodes");
+    expect(res.status).toBe(200);
+    const { nodes } = (await res.json()) as { nodes: { id: string; status: string; types: string[]; pid: number }[] };
+    const node = nodes.find((n) => n.id === stack.nodes[0]?.id);
+    expect(node).toMatchObject({ status: "up", pid: process.pid });
+    expect(node?.types.sort()).toEqual(["echo", "sleep"]);
+  });
 });

@@ -20,6 +20,7 @@ function appOver(runtime: Runtime) {
     scheduler: runtime.scheduler,
     queues: runtime.queues,
     catalog: runtime.catalog,
+    nodes: runtime.nodes,
     auth: adminKeyAuthenticator(KEY),
     log,
     maxBodyBytes: 1_048_576,

@@ -56,6 +56,7 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
     scheduler: runtime.scheduler,
     queues: runtime.queues,
     catalog: runtime.catalog,
+    nodes: runtime.nodes,
     auth: adminKeyAuthenticator(TEST_ADMIN_KEY),
     log,
     maxBodyBytes: 1_048_576,

@@ -1,4 +1,5 @@
 import type { Logger, ReadinessCheck } from "@conveyor/core";
+import type { NodeRegistry } from "@conveyor/db";
 import type { TaskCatalog } from "@conveyor/handlers";
 import type { Queues, Scheduler } from "@conveyor/scheduler";
 import { Hono } from "hono";
@@ -7,6 +8,7 @@ import { jsonBody } from "./body/index.ts";
 import { errorHandler, notFound } from "./errors/index.ts";
 import { openApiRoutes } from "./openapi/index.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { nodeRoutes } from "./routes/nodes.ts";
 import { queueRoutes } from "./routes/queues.ts";
 import { taskTypeRoutes } from "./routes/task-types.ts";
 import { taskRoutes } from "./routes/tasks.ts";
@@ -15,6 +17,7 @@ export interface ApiDeps {
   scheduler: Scheduler;
   queues: Queues;
   catalog: TaskCatalog;
+  nodes: NodeRegistry;
   auth: Authenticator;
   checks: Record<string, ReadinessCheck>;
   log: Logger;
@@ -35,6 +38,7 @@ export function createApp(deps: ApiDeps) {
   v1.route("/tasks", taskRoutes(deps.scheduler));
   v1.route("/queues", queueRoutes(deps.queues));
   v1.route("/task-types", taskTypeRoutes(deps.catalog));
+  v1.route("/nodes", nodeRoutes(deps.nodes));
   v1.get("/whoami", (c) => {
     const { tenant, name, scopes } = c.get("principal");
     return c.json({ tenant, name, scopes });

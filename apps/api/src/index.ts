@@ -14,6 +14,7 @@ const runtime = createRuntime({
   queuePrefix: env.QUEUE_PREFIX,
   log,
   appName: "conveyor-api",
+  reconcile: { intervalMs: env.RECONCILE_INTERVAL_MS, retentionDays: env.TASK_RETENTION_DAYS },
 });
 await waitReady(runtime.redis, 10_000).catch(() =>
   log.warn("Redis is not answering yet; submissions will be kept for the reconciler"),
@@ -23,6 +24,7 @@ const app = createApp({
   scheduler: runtime.scheduler,
   queues: runtime.queues,
   catalog: runtime.catalog,
+  nodes: runtime.nodes,
   auth: adminKeyAuthenticator(admin.key),
   log,
   maxBodyBytes: env.MAX_BODY_BYTES,

@@ -13,6 +13,7 @@ const runtime = createRuntime({
   queuePrefix: env.QUEUE_PREFIX,
   log,
   appName: "conveyor-worker",
+  reconcile: { intervalMs: env.RECONCILE_INTERVAL_MS, retentionDays: env.TASK_RETENTION_DAYS },
 });
 const types = env.WORKER_TYPES.length ? env.WORKER_TYPES : runtime.catalog.types;
 const node = createWorkerNode({

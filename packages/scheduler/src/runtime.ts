@@ -1,9 +1,10 @@
 import { createRedis, type Logger, type RedisClient, type RedisTarget } from "@conveyor/core";
-import { createDb, type DbHandle, Ledger } from "@conveyor/db";
+import { createDb, type DbHandle, Ledger, NodeRegistry } from "@conveyor/db";
 import { TaskCatalog } from "@conveyor/handlers";
 import { Dispatcher } from "./dispatch.ts";
 import { EventPublisher } from "./events.ts";
 import { Queues } from "./queues.ts";
+import { Reconciler } from "./reconciler.ts";
 import { Scheduler } from "./scheduler.ts";
 
 export interface RuntimeOptions {
@@ -15,6 +16,8 @@ export interface RuntimeOptions {
   /** Names the process in PostgreSQL and Redis client lists. */
   appName: string;
   dbPoolSize?: number;
+  /** Run a reconciler in this process (one leader at a time across all of them). */
+  reconcile?: { intervalMs: number; retentionDays: number };
 }
 
 /** Everything a process needs to submit and track tasks, wired to real PostgreSQL and Redis. */
@@ -28,6 +31,8 @@ export interface Runtime {
   events: EventPublisher;
   scheduler: Scheduler;
   queues: Queues;
+  nodes: NodeRegistry;
+  reconciler: Reconciler | null;
   close(): Promise<void>;
 }
 
@@ -42,7 +47,13 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   const events = new EventPublisher(redis, opts.queuePrefix, opts.log);
   const scheduler = new Scheduler({ ledger, catalog, dispatcher, events, log: opts.log });
   const queues = new Queues(ledger, catalog, dispatcher);
+  const reconciler = opts.reconcile
+    ? new Reconciler({ pg, redis, dispatcher, events, log: opts.log, ...opts.reconcile })
+    : null;
+  reconciler?.start();
   return {
+    nodes: new NodeRegistry(pg),
+    reconciler,
     pg,
     queues,
     ledger,
@@ -52,6 +63,7 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     events,
     scheduler,
     async close() {
+      await reconciler?.stop();
       await Promise.allSettled([dispatcher.close(), events.close()]);
       redis.disconnect();
       await pg.close();

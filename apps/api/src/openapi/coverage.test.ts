@@ -13,6 +13,7 @@ describe("OpenAPI coverage", () => {
     scheduler: {} as never,
     queues: {} as never,
     catalog: new TaskCatalog(),
+    nodes: {} as never,
     auth: adminKeyAuthenticator("coverage-test-key-0123456789"),
     log: createLogger("test", "silent"),
     maxBodyBytes: 1024,

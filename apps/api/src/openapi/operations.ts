@@ -4,6 +4,7 @@ import { z } from "zod";
 import {
   AttemptList,
   Health,
+  NodeList,
   Queue,
   QueueList,
   Readiness,
@@ -50,6 +51,7 @@ export const TAGS = [
   { name: "tasks", description: "Submit tasks and follow them" },
   { name: "task types", description: "What can be submitted" },
   { name: "queues", description: "One queue per task type: counts, pause and resume (admin)" },
+  { name: "nodes", description: "Worker nodes and their liveness (admin)" },
   { name: "identity", description: "Who the caller is" },
   { name: "health", description: "Liveness and readiness probes" },
   { name: "docs", description: "This document" },
@@ -207,6 +209,15 @@ export const OPERATIONS: readonly Operation[] = [
     summary: "Resume a paused queue",
     scope: "admin",
     responses: { 200: Queue, 404: "not_found: no such task type" },
+  },
+  {
+    method: "get",
+    path: "/v1/nodes",
+    operationId: "listNodes",
+    tag: "nodes",
+    summary: "Worker nodes: up, or lost when silent for 15 s (listed for an hour); a clean stop leaves the list",
+    scope: "admin",
+    responses: { 200: NodeList },
   },
   {
     method: "get",

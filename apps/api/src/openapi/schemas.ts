@@ -148,6 +148,23 @@ export const Queue = z.object({
 
 export const QueueList = z.object({ queues: z.array(Queue) });
 
+export const WorkerNode = z.object({
+  id: z.string(),
+  host: z.string(),
+  pid: z.number().int(),
+  version: z.string(),
+  startedAt: dateTime,
+  lastSeenAt: dateTime,
+  status: z.enum(["up", "lost"]).describe("lost: silent for 15 s; listed for an hour"),
+  types: z.array(z.string()),
+  concurrency: z.record(z.string(), z.number().int()),
+  active: z.number().int(),
+  rssBytes: z.number(),
+  eventLoopLagMs: z.number(),
+});
+
+export const NodeList = z.object({ nodes: z.array(WorkerNode) });
+
 /**
  * Schemas shown under their own name in `components.schemas` (what client generators name
  * their types after). A route's schema that is not listed here is named after its operation.
@@ -170,6 +187,8 @@ export const NAMED_SCHEMAS: Record<string, z.ZodType> = {
   TaskSummary,
   Queue,
   QueueList,
+  WorkerNode,
+  NodeList,
 };
 
 // Compile-time guard: the documented Task and Attempt have exactly the fields the scheduler's
