@@ -2,18 +2,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { adminKeyAuthenticator, createApp } from "@conveyor/api";
 import { createLogger, waitReady } from "@conveyor/core";
 import { createRuntime, type Runtime } from "@conveyor/scheduler";
-import { createTestDatabase, type TestDatabase, testPrefix, testServices } from "../harness/index.ts";
+import { createTestDatabase, freePort, type TestDatabase, testPrefix, testServices } from "../harness/index.ts";
 
 const KEY = "outage-test-key-0123456789";
 const log = createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent");
-
-/** A port on 127.0.0.1 where nothing listens. */
-function closedPort(): number {
-  const s = Bun.serve({ port: 0, fetch: () => new Response() });
-  const port = s.port as number;
-  s.stop(true);
-  return port;
-}
 
 function appOver(runtime: Runtime) {
   return createApp({
@@ -45,7 +37,7 @@ describe("when Redis is down at submit", () => {
     db = await createTestDatabase("redisdown");
     runtime = createRuntime({
       databaseUrl: db.url,
-      redis: { url: `redis://127.0.0.1:${closedPort()}`, clusterNodes: [] },
+      redis: { url: `redis://127.0.0.1:${freePort()}`, clusterNodes: [] },
       queuePrefix: testPrefix("redisdown"),
       log,
       appName: "test-redisdown",
@@ -82,7 +74,7 @@ describe("when PostgreSQL is down at submit", () => {
   beforeAll(async () => {
     const { redisUrl } = await testServices();
     runtime = createRuntime({
-      databaseUrl: `postgres://postgres@127.0.0.1:${closedPort()}/nothing`,
+      databaseUrl: `postgres://postgres@127.0.0.1:${freePort()}/nothing`,
       redis: { url: redisUrl, clusterNodes: [] },
       queuePrefix: testPrefix("pgdown"),
       log,

@@ -1,16 +1,24 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createLogger } from "@conveyor/core";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLogger, type LocalRedis, resolveLocalRedis } from "@conveyor/core";
 import { Reconciler } from "@conveyor/scheduler";
-import { createTestStack, deletePrefix, eventually, type TestStack } from "../harness/index.ts";
+import { createTestStack, eventually, freePort, type TestStack } from "../harness/index.ts";
 
 const TASKS = 50;
 
 describe("Redis forgets every job: the reconciler puts them back from the ledger", () => {
   let stack: TestStack;
   let reconciler: Reconciler;
+  let privateRedis: LocalRedis;
+  let dataRoot: string;
 
   beforeAll(async () => {
-    stack = await createTestStack({ label: "flush" });
+    // A redis-server of this suite's own, so it can FLUSHALL for real without touching others.
+    dataRoot = await mkdtemp(join(tmpdir(), "conveyor-flush-"));
+    privateRedis = await resolveLocalRedis({ dataRoot, port: freePort() });
+    stack = await createTestStack({ label: "flush", redisUrl: privateRedis.url });
     const { pg, redis, dispatcher, events } = stack.runtime;
     reconciler = new Reconciler({
       pg,
@@ -26,6 +34,8 @@ describe("Redis forgets every job: the reconciler puts them back from the ledger
   afterAll(async () => {
     await reconciler?.stop();
     await stack?.close();
+    await privateRedis?.stop();
+    await rm(dataRoot, { recursive: true, force: true });
   });
 
   const submit = async (body: unknown): Promise<string> => {
@@ -44,8 +54,7 @@ describe("Redis forgets every job: the reconciler puts them back from the ledger
     const waiting = await echo.getJobCounts("wait", "prioritized", "delayed");
     expect((waiting.wait ?? 0) + (waiting.prioritized ?? 0)).toBe(TASKS);
 
-    // What a FLUSHALL does to this suite: every key under its prefix is gone.
-    await deletePrefix(stack.prefix);
+    expect(await stack.runtime.redis.flushall()).toBe("OK");
     const gone = await echo.getJobCounts("wait", "prioritized", "delayed");
     expect(Object.values(gone).reduce((a, b) => a + b, 0)).toBe(0);
     expect(await sleep.isPaused()).toBe(false);

@@ -1,4 +1,5 @@
 export * from "./database.ts";
+export * from "./ports.ts";
 export * from "./redis.ts";
 export * from "./services.ts";
 export * from "./stack.ts";

@@ -13,6 +13,8 @@ export interface StackOptions {
   label?: string;
   catalog?: TaskCatalog;
   lockMs?: number;
+  /** A Redis of the suite's own (e.g. a private redis-server it may FLUSHALL); default: the shared one. */
+  redisUrl?: string;
 }
 
 /** A whole Conveyor built through the apps' factories on a suite's own database and prefix. */
@@ -39,7 +41,7 @@ const quiet = () => createLogger("test", process.env.TEST_LOG_LEVEL ?? "silent")
 /** Builds api + scheduler (+ worker nodes on demand) against real PostgreSQL and Redis. */
 export async function createTestStack(opts: StackOptions = {}): Promise<TestStack> {
   const label = opts.label ?? "stack";
-  const { redisUrl } = await testServices();
+  const redisUrl = opts.redisUrl ?? (await testServices()).redisUrl;
   const db = await createTestDatabase(label);
   const prefix = testPrefix(label);
   const redis: RedisTarget = { url: redisUrl, clusterNodes: [] };
