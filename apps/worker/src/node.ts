@@ -20,6 +20,7 @@ import type { ConcurrencyRange } from "./concurrency.ts";
 import { execute, type RunOutcome } from "./executor.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { persist } from "./persist.ts";
+import { ProgressReporter } from "./progress.ts";
 
 export interface WorkerNodeDeps {
   ledger: Ledger;
@@ -73,11 +74,13 @@ export class WorkerNode {
   /** Set by `kill()`: the node behaves as a dead process and writes nothing more. */
   private killed = false;
   private heartbeat: Heartbeat | undefined;
+  private readonly progress: ProgressReporter;
   /** `/healthz` and `/readyz` for this node. */
   readonly http: ReturnType<typeof createWorkerHttp>;
 
   constructor(private readonly deps: WorkerNodeDeps) {
     this.id = deps.nodeId ?? newNodeId();
+    this.progress = new ProgressReporter(deps.ledger, deps.events, deps.log);
     this.types = deps.types?.length ? deps.types : deps.catalog.types;
     for (const t of this.types) deps.catalog.get(t);
     this.http = createWorkerHttp(this, deps.checks ?? {});
@@ -199,6 +202,7 @@ export class WorkerNode {
         },
         { timeoutMs: task.timeoutMs, cancel, shutdown: this.shutdown.signal },
       );
+      this.progress.forget(taskId);
       await this.record(task, n, outcome, job, token);
     } finally {
       this.active.delete(taskId);
@@ -264,13 +268,8 @@ export class WorkerNode {
   }
 
   private onProgress(task: TaskRow, percent: number): void {
-    if (this.killed || !Number.isFinite(percent)) return;
-    const p = Math.max(0, Math.min(100, percent));
-    task.progress = p;
-    void this.deps.ledger
-      .setProgress(task.id, p)
-      .catch((err) => this.deps.log.warn({ taskId: task.id, err: (err as Error).message }, "progress not saved"));
-    void this.deps.events.publish(taskEvent(task, "running"));
+    if (this.killed) return;
+    this.progress.report(task, percent);
   }
 
   /** Stops taking jobs, waits up to `graceMs` for running ones, then interrupts the rest. */
@@ -284,6 +283,7 @@ export class WorkerNode {
     clearTimeout(timer);
     // Beating until the drain is over: a node finishing long tasks is alive, not lost.
     await this.heartbeat?.leave();
+    this.progress.stop();
     for (const c of this.connections) c.disconnect();
     this.deps.log.info({ node: this.id }, "worker node stopped");
   }
@@ -298,6 +298,7 @@ export class WorkerNode {
     this.killed = true;
     await this.heartbeat?.stop();
     // Handlers stop where they are; what they return is dropped (see `record`).
+    this.progress.stop();
     this.shutdown.abort(new Error("killed"));
     await Promise.allSettled([...this.workers.values()].map((w) => w.close(true)));
     for (const c of this.connections) c.disconnect();

@@ -413,9 +413,13 @@ export class Ledger {
     return rows[0] as QueueSettingsRow;
   }
 
-  /** Records a handler's progress report on a running task. */
-  async setProgress(taskId: string, progress: number): Promise<void> {
-    await this.pg.sql`update tasks set progress = ${progress} where id = ${taskId} and status = 'running'`;
+  /** Records the latest progress of many running tasks in one statement. */
+  async setProgress(reports: { taskId: string; progress: number }[]): Promise<void> {
+    if (reports.length === 0) return;
+    await this.pg.sql`
+      update tasks set progress = i.progress
+        from unnest(${reports.map((r) => r.taskId)}::uuid[], ${reports.map((r) => r.progress)}::real[]) as i(id, progress)
+       where tasks.id = i.id and tasks.status = 'running'`;
   }
 
   /** Worker node liveness rows, on the ledger's connection (what a worker node's heartbeat writes). */

@@ -1,0 +1,66 @@
+import type { Logger } from "@conveyor/core";
+import type { Ledger, TaskRow } from "@conveyor/db";
+import { type EventPublisher, taskEvent } from "@conveyor/scheduler";
+
+/**
+ * Progress reports, coalesced: a handler may report as often as it likes; every
+ * `intervalMs` the latest value of each task is written in one statement and published once.
+ * Ten thousand tasks reporting ten times each cost a few statements, not a hundred thousand.
+ */
+export class ProgressReporter {
+  private pending = new Map<string, TaskRow>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private flushing: Promise<void> | null = null;
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly events: EventPublisher,
+    private readonly log: Logger,
+    private readonly intervalMs = 250,
+  ) {}
+
+  /** Notes a task's progress (0-100); written at the next flush. */
+  report(task: TaskRow, percent: number): void {
+    if (!Number.isFinite(percent)) return;
+    task.progress = Math.max(0, Math.min(100, percent));
+    this.pending.set(task.id, task);
+    if (!this.timer) {
+      this.timer = setInterval(() => void this.flush(), this.intervalMs);
+      this.timer.unref?.();
+    }
+  }
+
+  /** Drops a task's unwritten report: its attempt is ending and writes its own progress. */
+  forget(taskId: string): void {
+    this.pending.delete(taskId);
+  }
+
+  /** Writes what is pending now. */
+  async flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    if (this.pending.size === 0) {
+      if (this.timer) clearInterval(this.timer);
+      this.timer = null;
+      return;
+    }
+    const batch = [...this.pending.values()];
+    this.pending.clear();
+    this.flushing = (async () => {
+      try {
+        await this.ledger.setProgress(batch.map((t) => ({ taskId: t.id, progress: t.progress ?? 0 })));
+        await Promise.all(batch.map((t) => this.events.publish(taskEvent(t, "running"))));
+      } catch (err) {
+        this.log.warn({ tasks: batch.length, err: (err as Error).message }, "progress not saved");
+      } finally {
+        this.flushing = null;
+      }
+    })();
+    return this.flushing;
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.pending.clear();
+  }
+}
