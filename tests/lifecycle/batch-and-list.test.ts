@@ -136,6 +136,21 @@ describe("listing and counting", () => {
     expect(sleepSummary).toMatchObject({ queued: 0, delayed: 1 });
   });
 
+  test("since and until select by creation time", async () => {
+    const first = (await (await stack.request("POST", "/v1/tasks", { type: "echo", payload: "early" })).json()) as Task;
+    await Bun.sleep(5);
+    const middle = new Date().toISOString();
+    await Bun.sleep(5);
+    const second = (await (await stack.request("POST", "/v1/tasks", { type: "echo", payload: "late" })).json()) as Task;
+    const since = (await (await stack.request("GET", `/v1/tasks?since=${middle}`)).json()) as { tasks: Task[] };
+    expect(since.tasks.map((t) => t.id)).toEqual([second.id]);
+    const until = (await (await stack.request("GET", `/v1/tasks?until=${middle}&limit=500`)).json()) as {
+      tasks: Task[];
+    };
+    expect(until.tasks.map((t) => t.id)).toContain(first.id);
+    expect(until.tasks.map((t) => t.id)).not.toContain(second.id);
+  });
+
   test("bad filters are 400, never 500", async () => {
     for (const q of ["limit=0", "limit=501", "status=sleeping", "cursor=nope", "since=yesterday", "extra=1"]) {
       const res = await stack.request("GET", `/v1/tasks?${q}`);

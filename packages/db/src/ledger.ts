@@ -1,4 +1,4 @@
-import { type AttemptOutcome, ConflictError, type TaskError, type TaskStatus } from "@conveyor/core";
+import { type AttemptOutcome, ConflictError, type TaskError, type TaskStatus, uuidv7Floor } from "@conveyor/core";
 import { and, asc, desc, eq, gte, inArray, lt, or, sql } from "drizzle-orm";
 import type { DbHandle } from "./client.ts";
 import { GroupCommit } from "./group-commit.ts";
@@ -355,8 +355,9 @@ export class Ledger {
           q.status ? eq(tasks.status, q.status) : undefined,
           q.type ? eq(tasks.type, q.type) : undefined,
           q.scheduleId ? eq(tasks.scheduleId, q.scheduleId) : undefined,
-          q.since ? gte(tasks.createdAt, q.since) : undefined,
-          q.until ? lt(tasks.createdAt, q.until) : undefined,
+          // Ids are UUIDv7: a creation-time range is an id range, served by the primary key.
+          q.since ? gte(tasks.id, uuidv7Floor(q.since)) : undefined,
+          q.until ? lt(tasks.id, uuidv7Floor(q.until)) : undefined,
           q.cursor ? lt(tasks.id, q.cursor) : undefined,
           text
             ? or(
@@ -382,7 +383,7 @@ export class Ledger {
         and(
           q.tenant === null ? undefined : eq(tasks.tenant, q.tenant),
           q.type ? eq(tasks.type, q.type) : undefined,
-          q.since ? gte(tasks.createdAt, q.since) : undefined,
+          q.since ? gte(tasks.id, uuidv7Floor(q.since)) : undefined,
         ),
       )
       .groupBy(tasks.status);
