@@ -1,5 +1,6 @@
 import { type AttemptOutcome, ConflictError, type TaskError, type TaskStatus, uuidv7Floor } from "@conveyor/core";
 import { and, asc, desc, eq, gte, inArray, lt, or, sql } from "drizzle-orm";
+import type { Sql } from "postgres";
 import type { DbHandle } from "./client.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { NodeRegistry } from "./nodes.ts";
@@ -61,14 +62,6 @@ function rawTask(row: Record<string, unknown>): TaskRow {
   return row as unknown as TaskRow;
 }
 
-/**
- * A payload of JSON `null` (echo takes any JSON) is stored as jsonb `null`: Drizzle would
- * write SQL NULL, which the not-null column refuses.
- */
-function withStorablePayload(row: NewTaskRow): NewTaskRow {
-  return row.payload === null ? { ...row, payload: sql`'null'::jsonb` } : row;
-}
-
 const STALLED_ERROR: TaskError = { code: "stalled", message: "the node running this attempt stopped answering" };
 
 /** Filters of `GET /v1/tasks`. */
@@ -105,6 +98,38 @@ export interface AttemptEnd {
 }
 
 /**
+ * Inserts task rows in one statement: each column travels as one array parameter (json and
+ * times as text: Drizzle's driver setup disables postgres.js's own serializers for them) and
+ * `unnest` turns them back into rows, so a thousand tasks cost one short statement instead of
+ * tens of thousands of bound parameters. Rows whose idempotency key is taken are skipped.
+ */
+async function insertRows(sql: Sql, rows: NewTaskRow[]): Promise<TaskRow[]> {
+  if (rows.length === 0) return [];
+  const col = <T>(f: (r: NewTaskRow) => T) => rows.map(f);
+  const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+  const inserted = await sql<Record<string, unknown>[]>`
+    insert into tasks (id, tenant, type, status, priority, payload, max_attempts, timeout_ms, backoff,
+                       idempotency_key, request_hash, schedule_id, run_at, due_at, job_id, created_at)
+    select id, tenant, type, status, priority, payload::jsonb, max_attempts, timeout_ms, backoff::jsonb,
+           idempotency_key, request_hash, schedule_id, run_at::timestamptz, due_at::timestamptz, job_id,
+           created_at::timestamptz
+      from unnest(
+        ${col((r) => r.id)}::uuid[], ${col((r) => r.tenant)}::text[], ${col((r) => r.type)}::text[],
+        ${col((r) => r.status)}::text[], ${col((r) => r.priority ?? "normal")}::text[],
+        ${col((r) => JSON.stringify(r.payload ?? null))}::text[], ${col((r) => r.maxAttempts)}::int[],
+        ${col((r) => r.timeoutMs)}::int[], ${col((r) => JSON.stringify(r.backoff))}::text[],
+        ${col((r) => r.idempotencyKey ?? null)}::text[], ${col((r) => r.requestHash ?? null)}::text[],
+        ${col((r) => r.scheduleId ?? null)}::uuid[], ${col((r) => iso(r.runAt))}::text[],
+        ${col((r) => iso(r.dueAt) ?? new Date().toISOString())}::text[], ${col((r) => r.jobId)}::text[],
+        ${col((r) => iso(r.createdAt) ?? new Date().toISOString())}::text[]
+      ) as i(id, tenant, type, status, priority, payload, max_attempts, timeout_ms, backoff, idempotency_key,
+             request_hash, schedule_id, run_at, due_at, job_id, created_at)
+    on conflict do nothing
+    returning ${sql.unsafe(taskColumns("tasks"))}`;
+  return inserted.map(rawTask);
+}
+
+/**
  * The ledger: every task and attempt in PostgreSQL. State changes are conditional on the
  * state they expect, so when a cancel and a completion race the first wins and the other
  * changes nothing.
@@ -121,20 +146,10 @@ export class Ledger {
   }
 
   private readonly inserts = new GroupCommit<NewTaskRow, TaskRow | null>(async (rows) => {
-    const inserted = await this.pg.db
-      .insert(tasks)
-      .values(rows.map(withStorablePayload))
-      .onConflictDoNothing()
-      .returning();
+    const inserted = await insertRows(this.pg.sql, rows);
     const byId = new Map(inserted.map((r) => [r.id, r]));
     return rows.map((r) => byId.get(r.id as string) ?? null);
   });
-
-  /** Inserts many tasks in one statement (all or nothing). */
-  async insertTasks(rows: NewTaskRow[]): Promise<TaskRow[]> {
-    if (rows.length === 0) return [];
-    return this.pg.db.insert(tasks).values(rows.map(withStorablePayload)).returning();
-  }
 
   /** A task by id; with `tenant`, only that tenant's. */
   async getTask(id: string, tenant?: string): Promise<TaskRow | null> {
@@ -256,18 +271,20 @@ export class Ledger {
    * ConflictError and nothing is kept. Results are in input order.
    */
   async insertBatch(tenant: string, rows: NewTaskRow[]): Promise<{ row: TaskRow; created: boolean }[]> {
-    return this.pg.db.transaction(async (tx) => {
-      const inserted = await tx.insert(tasks).values(rows.map(withStorablePayload)).onConflictDoNothing().returning();
+    return (await this.pg.sql.begin(async (tx) => {
+      const sql = tx as unknown as Sql;
+      const inserted = await insertRows(sql, rows);
       const byId = new Map(inserted.map((r) => [r.id, r]));
       const missing = rows.filter((r) => !byId.has(r.id as string));
       const keys = [...new Set(missing.map((r) => r.idempotencyKey).filter((k): k is string => !!k))];
       const existing =
         keys.length === 0
           ? []
-          : await tx
-              .select()
-              .from(tasks)
-              .where(and(eq(tasks.tenant, tenant), inArray(tasks.idempotencyKey, keys)));
+          : (
+              await sql<Record<string, unknown>[]>`
+                select ${sql.unsafe(taskColumns("tasks"))} from tasks
+                 where tenant = ${tenant} and idempotency_key = any(${keys}::text[])`
+            ).map(rawTask);
       const byKey = new Map(existing.map((r) => [r.idempotencyKey as string, r]));
       return rows.map((r, i) => {
         const fresh = byId.get(r.id as string);
@@ -280,7 +297,7 @@ export class Ledger {
         }
         return { row: found, created: false };
       });
-    });
+    })) as { row: TaskRow; created: boolean }[];
   }
 
   /**
