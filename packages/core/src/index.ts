@@ -3,6 +3,7 @@ export * from "./domain.ts";
 export * from "./env.ts";
 export * from "./errors.ts";
 export * from "./events.ts";
+export * from "./group-commit.ts";
 export * from "./ids.ts";
 export * from "./local-redis.ts";
 export * from "./logger.ts";

@@ -1,8 +1,14 @@
-import { type AttemptOutcome, ConflictError, type TaskError, type TaskStatus, uuidv7Floor } from "@conveyor/core";
+import {
+  type AttemptOutcome,
+  ConflictError,
+  GroupCommit,
+  type TaskError,
+  type TaskStatus,
+  uuidv7Floor,
+} from "@conveyor/core";
 import { and, asc, desc, eq, gte, inArray, lt, or, sql } from "drizzle-orm";
 import type { Sql } from "postgres";
 import type { DbHandle } from "./client.ts";
-import { GroupCommit } from "./group-commit.ts";
 import { NodeRegistry } from "./nodes.ts";
 import {
   type AttemptRow,
@@ -13,6 +19,7 @@ import {
   taskAttempts,
   tasks,
 } from "./schema/index.ts";
+import { isConnectionError } from "./unavailable.ts";
 
 // Raw statements return snake_case; these name every task column in camelCase so their rows
 // have the same shape as Drizzle's `TaskRow`.
@@ -61,6 +68,9 @@ function rawTask(row: Record<string, unknown>): TaskRow {
   }
   return row as unknown as TaskRow;
 }
+
+/** Ledger batches fail whole on a lost connection (each caller retries), else item by item. */
+const LEDGER_BATCHING = { isTransient: isConnectionError };
 
 const STALLED_ERROR: TaskError = { code: "stalled", message: "the node running this attempt stopped answering" };
 
@@ -149,7 +159,7 @@ export class Ledger {
     const inserted = await insertRows(this.pg.sql, rows);
     const byId = new Map(inserted.map((r) => [r.id, r]));
     return rows.map((r) => byId.get(r.id as string) ?? null);
-  });
+  }, LEDGER_BATCHING);
 
   /** A task by id; with `tenant`, only that tenant's. */
   async getTask(id: string, tenant?: string): Promise<TaskRow | null> {
@@ -222,7 +232,7 @@ export class Ledger {
     );
     // A task asked for twice in one batch runs once: the later ask gets null, as after a cancel.
     return items.map((it, i) => (first.get(it.taskId) === i ? (byId.get(it.taskId) ?? null) : null));
-  });
+  }, LEDGER_BATCHING);
 
   /**
    * Closes an attempt and moves its task on, in one round trip. Changes nothing when the
@@ -263,7 +273,7 @@ export class Ledger {
       returning ${sql.unsafe(taskColumns("tasks"))}`;
     const byId = new Map(rows.map((r) => [r.id as string, rawTask(r)]));
     return ends.map((e) => byId.get(e.taskId) ?? null);
-  });
+  }, LEDGER_BATCHING);
 
   /**
    * Inserts a batch in one transaction and one multi-row statement. Rows whose idempotency

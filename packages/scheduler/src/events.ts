@@ -1,5 +1,6 @@
 import {
   EVENTS_QUEUE,
+  GroupCommit,
   type Logger,
   type RedisClient,
   RedisDownError,
@@ -13,26 +14,61 @@ import { QueueEventsProducer } from "bullmq";
 const MAX_EVENTS = 100_000;
 
 /**
- * Publishes task state changes on the one shared event stream. Losing an event is never
- * fatal (the ledger has the state), so failures are logged and swallowed.
+ * Publishes task state changes on the one shared event stream (`<prefix>:{events}:events`).
+ * Events that arrive together go out as one pipeline of XADDs, written exactly as BullMQ's
+ * `QueueEventsProducer.publishEvent` writes them (field `event` = `task`, then `data`), so
+ * `QueueEvents` reads them as custom events. Losing an event is never fatal (the ledger has
+ * the state): failures are logged and swallowed.
  */
 export class EventPublisher {
   private readonly producer: QueueEventsProducer;
+  private readonly streamKey: string;
+  private readonly batches: GroupCommit<TaskEvent, void>;
 
   constructor(
     private readonly connection: RedisClient,
     prefix: string,
     private readonly log: Logger,
   ) {
+    // The producer names the stream key the way BullMQ does (and would publish one by one).
     this.producer = new QueueEventsProducer(EVENTS_QUEUE, { connection, prefix });
     this.producer.on("error", (err) => this.log.warn({ err: err.message }, "event producer error"));
+    this.streamKey = this.producer.keys.events as string;
+    this.batches = new GroupCommit((events) => this.write(events), {
+      maxBatch: 1000,
+      maxInFlight: 1,
+      // Events are best effort: a failed batch is not retried item by item.
+      isTransient: () => true,
+    });
   }
 
+  private async write(events: TaskEvent[]): Promise<void[]> {
+    await whenReady(this.connection, async () => {
+      const pipeline = this.connection.pipeline();
+      for (const e of events) {
+        pipeline.xadd(
+          this.streamKey,
+          "MAXLEN",
+          "~",
+          MAX_EVENTS,
+          "*",
+          "event",
+          TASK_EVENT_NAME,
+          "data",
+          JSON.stringify(e),
+        );
+      }
+      const results = (await pipeline.exec()) ?? [];
+      const failed = results.find(([err]) => err);
+      if (failed?.[0]) throw failed[0];
+    });
+    return events.map(() => undefined);
+  }
+
+  /** Publishes one event (batched with any others published meanwhile). */
   async publish(event: TaskEvent): Promise<void> {
     try {
-      await whenReady(this.connection, () =>
-        this.producer.publishEvent({ eventName: TASK_EVENT_NAME, data: JSON.stringify(event) }, MAX_EVENTS),
-      );
+      await this.batches.submit(event);
     } catch (err) {
       // While Redis is down every event is lost the same way: one line at debug, not a flood.
       const level = err instanceof RedisDownError ? "debug" : "warn";

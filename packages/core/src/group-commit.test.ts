@@ -47,10 +47,13 @@ describe("GroupCommit", () => {
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
   });
 
-  test("a lost connection fails the whole batch, so each caller can retry", async () => {
-    const gc = new GroupCommit<number, number>(async () => {
-      throw Object.assign(new Error("refused"), { code: "ECONNREFUSED" });
-    });
+  test("a transient error fails the whole batch, so each caller can retry", async () => {
+    const gc = new GroupCommit<number, number>(
+      async () => {
+        throw Object.assign(new Error("refused"), { code: "ECONNREFUSED" });
+      },
+      { isTransient: (err) => (err as { code?: string }).code === "ECONNREFUSED" },
+    );
     const results = await Promise.allSettled([1, 2, 3].map((i) => gc.submit(i)));
     expect(results.every((r) => r.status === "rejected")).toBe(true);
   });
