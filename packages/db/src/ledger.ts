@@ -87,6 +87,9 @@ export interface TaskListQuery {
   limit: number;
 }
 
+/** What an event needs of a task's state: what `finishAttempt` answers. */
+export type TaskState = Pick<TaskRow, "id" | "tenant" | "type" | "status" | "progress" | "attempts" | "node">;
+
 /** What a worker needs once it has opened an attempt. */
 export interface StartedAttempt {
   task: TaskRow;
@@ -117,7 +120,7 @@ async function insertRows(sql: Sql, rows: NewTaskRow[]): Promise<TaskRow[]> {
   if (rows.length === 0) return [];
   const col = <T>(f: (r: NewTaskRow) => T) => rows.map(f);
   const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
-  const inserted = await sql<Record<string, unknown>[]>`
+  const inserted = await sql<{ id: string }[]>`
     insert into tasks (id, tenant, type, status, priority, payload, max_attempts, timeout_ms, backoff,
                        idempotency_key, request_hash, schedule_id, run_at, due_at, job_id, created_at)
     select id, tenant, type, status, priority, payload::jsonb, max_attempts, timeout_ms, backoff::jsonb,
@@ -135,8 +138,41 @@ async function insertRows(sql: Sql, rows: NewTaskRow[]): Promise<TaskRow[]> {
       ) as i(id, tenant, type, status, priority, payload, max_attempts, timeout_ms, backoff, idempotency_key,
              request_hash, schedule_id, run_at, due_at, job_id, created_at)
     on conflict do nothing
-    returning ${sql.unsafe(taskColumns("tasks"))}`;
-  return inserted.map(rawTask);
+    returning id`;
+  // Only ids come back: the rows are the ones we sent, plus the columns' defaults.
+  const created = new Set(inserted.map((r) => r.id as string));
+  return rows.filter((r) => created.has(r.id as string)).map(insertedRow);
+}
+
+/** A row as the insert above wrote it. */
+function insertedRow(r: NewTaskRow): TaskRow {
+  const now = new Date();
+  return {
+    id: r.id as string,
+    tenant: r.tenant,
+    type: r.type,
+    status: r.status,
+    priority: r.priority ?? "normal",
+    payload: r.payload ?? null,
+    result: null,
+    error: null,
+    progress: null,
+    attempts: 0,
+    maxAttempts: r.maxAttempts,
+    timeoutMs: r.timeoutMs,
+    backoff: r.backoff,
+    stalls: 0,
+    idempotencyKey: r.idempotencyKey ?? null,
+    requestHash: r.requestHash ?? null,
+    scheduleId: r.scheduleId ?? null,
+    runAt: r.runAt ?? null,
+    dueAt: r.dueAt ?? now,
+    jobId: r.jobId,
+    node: null,
+    createdAt: r.createdAt ?? now,
+    startedAt: null,
+    finishedAt: null,
+  };
 }
 
 /**
@@ -238,15 +274,15 @@ export class Ledger {
    * Closes an attempt and moves its task on, in one round trip. Changes nothing when the
    * task left `running` meanwhile (a cancel won) or a newer attempt has opened.
    */
-  finishAttempt(end: AttemptEnd): Promise<TaskRow | null> {
+  finishAttempt(end: AttemptEnd): Promise<TaskState | null> {
     return this.finishes.submit(end);
   }
 
-  private readonly finishes = new GroupCommit<AttemptEnd, TaskRow | null>(async (ends) => {
+  private readonly finishes = new GroupCommit<AttemptEnd, TaskState | null>(async (ends) => {
     const { sql } = this.pg;
     // Values travel as text arrays and are cast in SQL: one statement for the whole batch.
     const col = <T>(f: (e: AttemptEnd) => T) => ends.map(f);
-    const rows = await sql<Record<string, unknown>[]>`
+    const rows = await sql<TaskState[]>`
       with input as (
         select * from unnest(
           ${col((e) => e.taskId)}::uuid[], ${col((e) => e.n)}::int[], ${col((e) => e.outcome)}::text[],
@@ -270,8 +306,8 @@ export class Ledger {
              due_at = coalesce(i.due_at::timestamptz, tasks.due_at)
         from input i
        where tasks.id = i.task_id and tasks.status = 'running' and tasks.attempts = i.n
-      returning ${sql.unsafe(taskColumns("tasks"))}`;
-    const byId = new Map(rows.map((r) => [r.id as string, rawTask(r)]));
+      returning tasks.id, tasks.tenant, tasks.type, tasks.status, tasks.progress, tasks.attempts, tasks.node`;
+    const byId = new Map(rows.map((r) => [r.id, r]));
     return ends.map((e) => byId.get(e.taskId) ?? null);
   }, LEDGER_BATCHING);
 

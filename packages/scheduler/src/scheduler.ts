@@ -12,7 +12,14 @@ import {
   UnknownTaskTypeError,
   ValidationError,
 } from "@conveyor/core";
-import { type Ledger, type NewTaskRow, orUnavailable, type TaskListQuery, type TaskRow } from "@conveyor/db";
+import {
+  type Ledger,
+  type NewTaskRow,
+  orUnavailable,
+  type TaskListQuery,
+  type TaskRow,
+  type TaskState,
+} from "@conveyor/db";
 import type { TaskCatalog } from "@conveyor/handlers";
 import type { Dispatcher } from "./dispatch.ts";
 import type { EventPublisher } from "./events.ts";
@@ -299,7 +306,7 @@ export class Scheduler {
 }
 
 /** The event a ledger row's current state publishes. */
-export function taskEvent(row: TaskRow, status: TaskStatus = row.status as TaskStatus): TaskEvent {
+export function taskEvent(row: TaskState, status: TaskStatus = row.status as TaskStatus): TaskEvent {
   return {
     id: row.id,
     tenant: row.tenant,
