@@ -1,35 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createLogger } from "@conveyor/core";
-import { Reconciler } from "@conveyor/scheduler";
 import { createTestStack, type TestStack } from "../harness/index.ts";
 
 describe("the reconciler: one leader at a time, retention", () => {
   let stack: TestStack;
-  const reconcilers: Reconciler[] = [];
 
   beforeAll(async () => {
     stack = await createTestStack({ label: "reconciler" });
   });
-  afterAll(async () => {
-    await Promise.all(reconcilers.map((r) => r.stop()));
-    await stack?.close();
-  });
+  afterAll(() => stack?.close());
 
-  const reconciler = () => {
-    const { pg, redis, dispatcher, events } = stack.runtime;
-    const r = new Reconciler({
-      pg,
-      redis,
-      dispatcher,
-      events,
-      log: createLogger("test", "silent"),
-      intervalMs: 1000,
-      retentionDays: 30,
-      minAgeMs: 0,
-    });
-    reconcilers.push(r);
-    return r;
-  };
+  const reconciler = () => stack.reconciler();
 
   test("only the lock holder works; `force` works anyway; a stopped leader hands over at once", async () => {
     const a = reconciler();
@@ -62,7 +42,7 @@ describe("the reconciler: one leader at a time, retention", () => {
     await stack.runtime.pg.sql`update tasks set status = 'completed', finished_at = now() where id = ${recent}`;
     await stack.runtime.pg.sql`update tasks set created_at = now() - interval '40 days' where id = ${waiting}`;
 
-    const r = reconcilers.find((x) => x !== reconcilers[0]) ?? reconciler();
+    const r = reconciler();
     const report = await r.runOnce({ force: true });
     expect(report.prunedTasks).toBe(1);
     const left = await stack.runtime.pg.sql<

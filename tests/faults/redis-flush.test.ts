@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger, type LocalRedis, resolveLocalRedis } from "@conveyor/core";
-import { Reconciler } from "@conveyor/scheduler";
+import { type LocalRedis, resolveLocalRedis } from "@conveyor/core";
+import type { Reconciler } from "@conveyor/scheduler";
 import { createTestStack, eventually, freePort, type TestStack } from "../harness/index.ts";
 
 const TASKS = 50;
@@ -19,20 +19,9 @@ describe("Redis forgets every job: the reconciler puts them back from the ledger
     dataRoot = await mkdtemp(join(tmpdir(), "conveyor-flush-"));
     privateRedis = await resolveLocalRedis({ dataRoot, port: freePort() });
     stack = await createTestStack({ label: "flush", redisUrl: privateRedis.url });
-    const { pg, redis, dispatcher, events } = stack.runtime;
-    reconciler = new Reconciler({
-      pg,
-      redis,
-      dispatcher,
-      events,
-      log: createLogger("test", "silent"),
-      intervalMs: 1000,
-      retentionDays: 30,
-      minAgeMs: 0,
-    });
+    reconciler = stack.reconciler();
   });
   afterAll(async () => {
-    await reconciler?.stop();
     await stack?.close();
     await privateRedis?.stop();
     await rm(dataRoot, { recursive: true, force: true });

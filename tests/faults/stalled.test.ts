@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createLogger } from "@conveyor/core";
-import { Reconciler } from "@conveyor/scheduler";
+import type { Reconciler } from "@conveyor/scheduler";
 import { createTestStack, eventually, type TestStack } from "../harness/index.ts";
 
 type Task = { id: string; status: string; attempts: number; error: { code: string } | null; finishedAt: string | null };
@@ -13,20 +12,9 @@ describe("a node dies mid-task: the reconciler closes its attempt as stalled and
   beforeAll(async () => {
     // A short lock, so BullMQ hands a dead node's job back within seconds.
     stack = await createTestStack({ label: "stalled", lockMs: 2000 });
-    const { pg, redis, dispatcher, events } = stack.runtime;
-    reconciler = new Reconciler({
-      pg,
-      redis,
-      dispatcher,
-      events,
-      log: createLogger("test", "silent"),
-      intervalMs: 1000,
-      retentionDays: 30,
-      minAgeMs: 0,
-    });
+    reconciler = stack.reconciler();
   });
   afterAll(async () => {
-    await reconciler?.stop();
     await stack?.close();
   });
 

@@ -1,7 +1,7 @@
 import { adminKeyAuthenticator, createApp } from "@conveyor/api";
 import { createLogger, type RedisTarget } from "@conveyor/core";
 import type { TaskCatalog } from "@conveyor/handlers";
-import { createRuntime, type Runtime } from "@conveyor/scheduler";
+import { createRuntime, Reconciler, type ReconcilerDeps, type Runtime } from "@conveyor/scheduler";
 import { createWorkerNode, type WorkerNode } from "@conveyor/worker";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { deletePrefix, testPrefix } from "./redis.ts";
@@ -28,6 +28,8 @@ export interface TestStack {
   /** Calls the API in process, as the bootstrap admin unless `key` is given. */
   request(method: string, path: string, body?: unknown, key?: string | null): Promise<Response>;
   /** Starts one more worker node (its own connections, as a separate machine would have). */
+  /** A reconciler over this stack (not started: tests call `runOnce`); it is stopped by `close()`. */
+  reconciler(overrides?: Partial<ReconcilerDeps>): Reconciler;
   startNode(opts?: {
     types?: string[];
     concurrency?: Record<string, { min: number; max: number }>;
@@ -68,6 +70,7 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
     },
   });
   const nodes: WorkerNode[] = [];
+  const reconcilers: Reconciler[] = [];
   return {
     db,
     prefix,
@@ -100,7 +103,24 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
       nodes.push(node);
       return node;
     },
+    reconciler(overrides = {}) {
+      const r = new Reconciler({
+        pg: runtime.pg,
+        redis: runtime.redis,
+        dispatcher: runtime.dispatcher,
+        events: runtime.events,
+        log,
+        intervalMs: 1000,
+        retentionDays: 30,
+        // Nothing here is a submit in flight: reconcile rows as soon as they exist.
+        minAgeMs: 0,
+        ...overrides,
+      });
+      reconcilers.push(r);
+      return r;
+    },
     async close() {
+      await Promise.allSettled(reconcilers.map((r) => r.stop()));
       await Promise.allSettled(nodes.map((n) => n.close(0)));
       await runtime.close();
       await deletePrefix(prefix);
