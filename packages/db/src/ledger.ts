@@ -477,6 +477,24 @@ export class Ledger {
     return rows[0] as QueueSettingsRow;
   }
 
+  /** Keeps a queue's cluster-wide limits; a field left undefined keeps its value, null clears it. */
+  async setQueueLimits(
+    type: string,
+    patch: { rateLimit?: { max: number; durationMs: number } | null; concurrency?: number | null },
+  ): Promise<QueueSettingsRow> {
+    const set = {
+      ...(patch.rateLimit !== undefined ? { rateLimit: patch.rateLimit } : {}),
+      ...(patch.concurrency !== undefined ? { concurrency: patch.concurrency } : {}),
+      updatedAt: sql`now()`,
+    };
+    const rows = await this.pg.db
+      .insert(queueSettings)
+      .values({ type, rateLimit: patch.rateLimit ?? null, concurrency: patch.concurrency ?? null })
+      .onConflictDoUpdate({ target: queueSettings.type, set })
+      .returning();
+    return rows[0] as QueueSettingsRow;
+  }
+
   /** Records the latest progress of many running tasks in one statement. */
   async setProgress(reports: { taskId: string; progress: number }[]): Promise<void> {
     if (reports.length === 0) return;

@@ -104,6 +104,25 @@ export class Dispatcher {
     await whenReady(this.connection, () => (paused ? q.pause() : q.resume()));
   }
 
+  /**
+   * Applies a queue's cluster-wide limits in Redis (BullMQ's global rate limit and global
+   * concurrency, read by every worker); null removes a limit.
+   */
+  async applyLimits(
+    type: string,
+    limits: { rateLimit: { max: number; durationMs: number } | null; concurrency: number | null },
+  ): Promise<void> {
+    const q = this.queue(type);
+    await whenReady(this.connection, () =>
+      Promise.all([
+        limits.rateLimit
+          ? q.setGlobalRateLimit(limits.rateLimit.max, limits.rateLimit.durationMs)
+          : q.removeGlobalRateLimit(),
+        limits.concurrency !== null ? q.setGlobalConcurrency(limits.concurrency) : q.removeGlobalConcurrency(),
+      ]),
+    );
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
     this.queues.clear();

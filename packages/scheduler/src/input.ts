@@ -58,3 +58,19 @@ export const RetryFailed = z.strictObject({
   message: z.string().min(1).max(2000).optional(),
   since: isoDate.optional(),
 });
+
+/** The body of `PATCH /v1/queues/:type`. */
+export const PatchQueue = z
+  .strictObject({
+    rateLimit: z
+      .strictObject({
+        max: z.number().int().min(1).max(1_000_000),
+        durationMs: z.number().int().min(1).max(86_400_000),
+      })
+      .nullable()
+      .optional(),
+    concurrency: z.number().int().min(1).max(100_000).nullable().optional(),
+  })
+  .refine((b) => b.rateLimit !== undefined || b.concurrency !== undefined, {
+    message: "give rateLimit, concurrency or both",
+  });

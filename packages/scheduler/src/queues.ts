@@ -3,6 +3,12 @@ import { type Ledger, orUnavailable, type QueueSettingsRow } from "@conveyor/db"
 import type { TaskCatalog } from "@conveyor/handlers";
 import type { Dispatcher } from "./dispatch.ts";
 
+/** `PATCH /v1/queues/:type`: a field left out keeps its value, null removes the limit. */
+export interface QueueLimitsPatch {
+  rateLimit?: { max: number; durationMs: number } | null;
+  concurrency?: number | null;
+}
+
 /** A queue as `GET /v1/queues` shows it. */
 export interface QueueView {
   type: string;
@@ -49,6 +55,14 @@ export class Queues {
     if (!this.catalog.has(type)) throw new NotFoundError(`no queue for task type '${type}'`);
     const row = await orUnavailable("pause", () => this.ledger.setQueuePaused(type, paused));
     await this.dispatcher.setPaused(type, paused);
+    return this.view(type, row);
+  }
+
+  /** Changes a queue's cluster-wide limits: kept in PostgreSQL first, then applied to every node through Redis. */
+  async setLimits(type: string, patch: QueueLimitsPatch): Promise<QueueView> {
+    if (!this.catalog.has(type)) throw new NotFoundError(`no queue for task type '${type}'`);
+    const row = await orUnavailable("limits", () => this.ledger.setQueueLimits(type, patch));
+    await this.dispatcher.applyLimits(type, { rateLimit: row.rateLimit ?? null, concurrency: row.concurrency ?? null });
     return this.view(type, row);
   }
 }

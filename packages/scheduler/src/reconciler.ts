@@ -190,10 +190,15 @@ export class Reconciler {
     return this.leading;
   }
 
-  /** Pauses or resumes each queue whose Redis state differs from PostgreSQL's. */
+  /** Re-applies each queue's limits, and pauses or resumes it where Redis differs from PostgreSQL. */
   private async applyQueueSettings(report: ReconcileReport): Promise<void> {
     for (const s of await this.queries.queueSettings()) {
       const queue = this.deps.dispatcher.queue(s.type);
+      // Limits are re-applied every time: it is one idempotent write, and Redis may have lost them.
+      await this.deps.dispatcher.applyLimits(s.type, {
+        rateLimit: s.rateLimit ?? null,
+        concurrency: s.concurrency ?? null,
+      });
       const paused = await withTimeout(queue.isPaused(), REDIS_TIMEOUT_MS, "Redis");
       if (paused === s.paused) continue;
       await withTimeout(s.paused ? queue.pause() : queue.resume(), REDIS_TIMEOUT_MS, "Redis");

@@ -1,5 +1,13 @@
 import type { Scope } from "@conveyor/core";
-import { GetTaskQuery, ListTasksQuery, RetryFailed, SubmitBatch, SubmitTask, SummaryQuery } from "@conveyor/scheduler";
+import {
+  GetTaskQuery,
+  ListTasksQuery,
+  PatchQueue,
+  RetryFailed,
+  SubmitBatch,
+  SubmitTask,
+  SummaryQuery,
+} from "@conveyor/scheduler";
 import { z } from "zod";
 import {
   AttemptList,
@@ -208,6 +216,19 @@ export const OPERATIONS: readonly Operation[] = [
     tag: "queues",
     summary: "Resume a paused queue",
     scope: "admin",
+    responses: { 200: Queue, 404: "not_found: no such task type" },
+  },
+  {
+    method: "patch",
+    path: "/v1/queues/{type}",
+    operationId: "setQueueLimits",
+    tag: "queues",
+    summary: "Change a queue's cluster-wide rate limit and concurrency",
+    description:
+      "Applies to every node at once; kept in PostgreSQL and re-applied at start and by the reconciler. " +
+      "A field left out keeps its value; null removes the limit.",
+    scope: "admin",
+    request: PatchQueue,
     responses: { 200: Queue, 404: "not_found: no such task type" },
   },
   {
