@@ -21,6 +21,7 @@ import { execute, type RunOutcome } from "./executor.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { persist } from "./persist.ts";
 import { ProgressReporter } from "./progress.ts";
+import { TaskLog } from "./task-log.ts";
 
 export interface WorkerNodeDeps {
   ledger: Ledger;
@@ -75,12 +76,14 @@ export class WorkerNode {
   private killed = false;
   private heartbeat: Heartbeat | undefined;
   private readonly progress: ProgressReporter;
+  private readonly taskLog: TaskLog;
   /** `/healthz` and `/readyz` for this node. */
   readonly http: ReturnType<typeof createWorkerHttp>;
 
   constructor(private readonly deps: WorkerNodeDeps) {
     this.id = deps.nodeId ?? newNodeId();
     this.progress = new ProgressReporter(deps.ledger, deps.events, deps.log);
+    this.taskLog = new TaskLog(deps.ledger, deps.log);
     this.types = deps.types?.length ? deps.types : deps.catalog.types;
     for (const t of this.types) deps.catalog.get(t);
     this.http = createWorkerHttp(this, deps.checks ?? {});
@@ -197,12 +200,12 @@ export class WorkerNode {
           attempt: n,
           taskId,
           progress: (p) => this.onProgress(task, p),
-          log: (message, level = "info") =>
-            log.debug({ taskId, attempt: n, level, line: message.slice(0, 500) }, "handler log"),
+          log: (message, level = "info") => this.taskLog.write(taskId, n, message, level),
         },
         { timeoutMs: task.timeoutMs, cancel, shutdown: this.shutdown.signal },
       );
       this.progress.forget(taskId);
+      await this.taskLog.end(taskId, n);
       await this.record(task, n, outcome, job, token);
     } finally {
       this.active.delete(taskId);
@@ -284,6 +287,8 @@ export class WorkerNode {
     // Beating until the drain is over: a node finishing long tasks is alive, not lost.
     await this.heartbeat?.leave();
     this.progress.stop();
+    await this.taskLog.flush();
+    this.taskLog.stop();
     for (const c of this.connections) c.disconnect();
     this.deps.log.info({ node: this.id }, "worker node stopped");
   }
@@ -299,6 +304,7 @@ export class WorkerNode {
     await this.heartbeat?.stop();
     // Handlers stop where they are; what they return is dropped (see `record`).
     this.progress.stop();
+    this.taskLog.stop();
     this.shutdown.abort(new Error("killed"));
     await Promise.allSettled([...this.workers.values()].map((w) => w.close(true)));
     for (const c of this.connections) c.disconnect();

@@ -15,8 +15,10 @@ import {
   type NewTaskRow,
   type QueueSettingsRow,
   queueSettings,
+  type TaskLogRow,
   type TaskRow,
   taskAttempts,
+  taskLogs,
   tasks,
 } from "./schema/index.ts";
 import { isConnectionError } from "./unavailable.ts";
@@ -493,6 +495,29 @@ export class Ledger {
       .onConflictDoUpdate({ target: queueSettings.type, set })
       .returning();
     return rows[0] as QueueSettingsRow;
+  }
+
+  /** Appends handler log lines (of any tasks) in one statement. */
+  async appendLogs(
+    lines: { taskId: string; attempt: number; level: string; message: string; at: Date }[],
+  ): Promise<void> {
+    if (lines.length === 0) return;
+    const col = <T>(f: (l: (typeof lines)[number]) => T) => lines.map(f);
+    await this.pg.sql`
+      insert into task_logs (task_id, attempt, level, message, at)
+      select task_id, attempt, level, message, at::timestamptz
+        from unnest(${col((l) => l.taskId)}::uuid[], ${col((l) => l.attempt)}::int[], ${col((l) => l.level)}::text[],
+                    ${col((l) => l.message)}::text[], ${col((l) => l.at.toISOString())}::text[])
+          with ordinality as i(task_id, attempt, level, message, at, ord)
+       -- A task pruned meanwhile has no row to hang its lines on.
+       where exists (select 1 from tasks where tasks.id = i.task_id)
+       -- Ids are handed out in this order: they keep the lines in the order they were logged.
+       order by ord`;
+  }
+
+  /** A task's log lines, oldest first. */
+  async listLogs(taskId: string): Promise<TaskLogRow[]> {
+    return this.pg.db.select().from(taskLogs).where(eq(taskLogs.taskId, taskId)).orderBy(asc(taskLogs.id));
   }
 
   /** Records the latest progress of many running tasks in one statement. */

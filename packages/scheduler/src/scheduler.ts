@@ -267,6 +267,12 @@ export class Scheduler {
     return rows.length;
   }
 
+  /** What a task's handlers logged, oldest first. */
+  async logs(id: string): Promise<{ at: string; level: string; message: string; attempt: number }[]> {
+    const rows = await orUnavailable("logs", () => this.deps.ledger.listLogs(id));
+    return rows.map((r) => ({ at: r.at.toISOString(), level: r.level, message: r.message, attempt: r.attempt }));
+  }
+
   /** One page of tasks, newest first. */
   async list(query: TaskListQuery): Promise<{ tasks: Task[]; nextCursor: string | null }> {
     const { rows, nextCursor } = await orUnavailable("list", () => this.deps.ledger.listTasks(query));

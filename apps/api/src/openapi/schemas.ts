@@ -124,6 +124,17 @@ export const TaskList = z.object({
 
 export const TaskBatch = z.object({ tasks: z.array(Task) });
 
+export const TaskLogList = z.object({
+  logs: z.array(
+    z.object({
+      at: dateTime,
+      level: z.enum(["info", "warn", "error"]),
+      message: z.string(),
+      attempt: z.number().int().describe("The attempt that logged it"),
+    }),
+  ),
+});
+
 export const TaskSummary = z.object({
   queued: z.number().int(),
   delayed: z.number().int(),
@@ -184,6 +195,7 @@ export const NAMED_SCHEMAS: Record<string, z.ZodType> = {
   Readiness,
   TaskList,
   TaskBatch,
+  TaskLogList,
   TaskSummary,
   Queue,
   QueueList,

@@ -63,6 +63,12 @@ export function taskRoutes(scheduler: Scheduler) {
     return c.json({ attempts: await scheduler.attempts(id) });
   });
 
+  app.get("/:id/logs", requireScope("tasks:read"), async (c) => {
+    const id = c.req.param("id");
+    await findTask(id, tenantFilter(c.get("principal")));
+    return c.json({ logs: await scheduler.logs(id) });
+  });
+
   app.post("/:id/cancel", requireScope("tasks:write"), async (c) => {
     const id = c.req.param("id");
     if (!isUuid(id)) throw new NotFoundError(`no task ${id}`);

@@ -1,4 +1,5 @@
 export * from "./nodes.ts";
 export * from "./queue-settings.ts";
 export * from "./task-attempts.ts";
+export * from "./task-logs.ts";
 export * from "./tasks.ts";
