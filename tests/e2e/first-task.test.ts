@@ -78,6 +78,6 @@ describe("a task end to end: HTTP, ledger, BullMQ, worker, ledger", () => {
     const { nodes } = (await res.json()) as { nodes: { id: string; status: string; types: string[]; pid: number }[] };
     const node = nodes.find((n) => n.id === stack.nodes[0]?.id);
     expect(node).toMatchObject({ status: "up", pid: process.pid });
-    expect(node?.types.sort()).toEqual(["echo", "sleep"]);
+    expect(node?.types.sort()).toEqual(stack.runtime.catalog.types.sort());
   });
 });

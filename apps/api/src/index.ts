@@ -1,4 +1,5 @@
 import { createLogger, dataDir, parseEnv, projectRoot, resolveAdminKey, waitReady } from "@conveyor/core";
+import { builtInTypes, TaskCatalog } from "@conveyor/handlers";
 import { createRuntime, resolveServices } from "@conveyor/scheduler";
 import { adminKeyAuthenticator, createApp } from "./app.ts";
 
@@ -15,6 +16,7 @@ const runtime = createRuntime({
   log,
   appName: "conveyor-api",
   reconcile: { intervalMs: env.RECONCILE_INTERVAL_MS, retentionDays: env.TASK_RETENTION_DAYS },
+  catalog: new TaskCatalog(builtInTypes({ ssrfAllowHosts: env.SSRF_ALLOW_HOSTS })),
 });
 await waitReady(runtime.redis, 10_000).catch(() =>
   log.warn("Redis is not answering yet; submissions will be kept for the reconciler"),

@@ -1,4 +1,5 @@
 import { createLogger, dataDir, evictingNodes, parseEnv, projectRoot } from "@conveyor/core";
+import { builtInTypes, TaskCatalog } from "@conveyor/handlers";
 import { createRuntime, resolveServices } from "@conveyor/scheduler";
 import { parseConcurrency } from "./concurrency.ts";
 import { createWorkerNode } from "./node.ts";
@@ -14,6 +15,7 @@ const runtime = createRuntime({
   log,
   appName: "conveyor-worker",
   reconcile: { intervalMs: env.RECONCILE_INTERVAL_MS, retentionDays: env.TASK_RETENTION_DAYS },
+  catalog: new TaskCatalog(builtInTypes({ ssrfAllowHosts: env.SSRF_ALLOW_HOSTS })),
 });
 const types = env.WORKER_TYPES.length ? env.WORKER_TYPES : runtime.catalog.types;
 const node = createWorkerNode({

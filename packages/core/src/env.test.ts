@@ -26,7 +26,7 @@ describe("parseEnv", () => {
       QUEUE_PREFIX: "conveyor",
       WORKER_TYPES: [],
       WORKER_CONCURRENCY: "",
-      SSRF_ALLOW_HOSTS: "",
+      SSRF_ALLOW_HOSTS: [],
       RECONCILE_INTERVAL_MS: 10_000,
       JOB_LOCK_MS: 30_000,
       SHUTDOWN_GRACE_MS: 30_000,
@@ -130,6 +130,13 @@ describe("parseEnv", () => {
 
   test("WORKERS_MIN above WORKERS_MAX is refused", () => {
     expect(envError({ WORKERS_MIN: "5", WORKERS_MAX: "2" }).message).toContain("WORKERS_MIN");
+  });
+
+  test("SSRF_ALLOW_HOSTS is a comma list of host names, blanks ignored", () => {
+    expect(parseEnv({ SSRF_ALLOW_HOSTS: " intranet.local, ,api.internal " }).SSRF_ALLOW_HOSTS).toEqual([
+      "intranet.local",
+      "api.internal",
+    ]);
   });
 
   test("REDIS_CLUSTER_NODES is a comma list of host:port, blanks ignored", () => {

@@ -47,7 +47,15 @@ export const Env = z
           .filter(Boolean),
       ),
     WORKER_CONCURRENCY: z.string().default(""),
-    SSRF_ALLOW_HOSTS: z.string().default(""),
+    SSRF_ALLOW_HOSTS: z
+      .string()
+      .default("")
+      .transform((s) =>
+        s
+          .split(",")
+          .map((x) => x.trim())
+          .filter(Boolean),
+      ),
     RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
     JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
     SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),

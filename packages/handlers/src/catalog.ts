@@ -1,10 +1,25 @@
 import { RESERVED_TYPE_NAMES, TASK_TYPE_NAME, UnknownTaskTypeError } from "@conveyor/core";
+import { createDataProcessingType } from "./data-processing/index.ts";
 import type { TaskType } from "./define.ts";
 import { echo } from "./echo.ts";
+import { createSafeFetch } from "./http/fetch.ts";
+import { createHttpRequestType } from "./http-request.ts";
 import { sleep } from "./sleep.ts";
 
+/** What the built-in types need from the process's configuration. */
+export interface BuiltInOptions {
+  /** `SSRF_ALLOW_HOSTS`: host names outbound requests may reach although private or loopback. */
+  ssrfAllowHosts?: string[];
+}
+
 /** Every built-in task type. A new type is one file and one entry here. */
-export const BUILT_IN_TYPES: TaskType[] = [echo, sleep] as TaskType[];
+export function builtInTypes(opts: BuiltInOptions = {}): TaskType[] {
+  const policy = { allowHosts: opts.ssrfAllowHosts ?? [] };
+  return [echo, sleep, createHttpRequestType(policy), createDataProcessingType(createSafeFetch(policy))] as TaskType[];
+}
+
+/** The built-in types with no host allow-listed. */
+export const BUILT_IN_TYPES: TaskType[] = builtInTypes();
 
 /** The task types a process knows, by name. */
 export class TaskCatalog {

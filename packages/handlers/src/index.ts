@@ -1,6 +1,10 @@
 export * from "./catalog.ts";
+export { createDataProcessingType } from "./data-processing/index.ts";
 export * from "./define.ts";
 export { echo } from "./echo.ts";
 export { countdown } from "./examples/countdown.ts";
 export * from "./failure.ts";
+export { createSafeFetch } from "./http/fetch.ts";
+export type * from "./http/types.ts";
+export { createHttpRequestType } from "./http-request.ts";
 export { sleep } from "./sleep.ts";
