@@ -43,9 +43,11 @@ export const tasks = pgTable(
     finishedAt: timestamp({ withTimezone: true, mode: "date" }),
   },
   (t) => [
-    uniqueIndex("tasks_tenant_idempotency_key").on(t.tenant, t.idempotencyKey),
+    // Partial: most tasks carry no key, and an index entry per keyless row would cost every insert.
+    uniqueIndex("tasks_tenant_idempotency_key")
+      .on(t.tenant, t.idempotencyKey)
+      .where(sql`${t.idempotencyKey} is not null`),
     index("tasks_tenant_created").on(t.tenant, t.id.desc()),
-    index("tasks_status_type").on(t.status, t.type),
     index("tasks_finished_at").on(t.finishedAt),
     // The reconciler's scan of what should be waiting in Redis.
     index("tasks_pending_due").on(t.dueAt).where(sql`${t.status} in ('queued', 'delayed')`),
