@@ -9,7 +9,8 @@ import { type EventPublisher, taskEvent } from "@conveyor/scheduler";
  */
 export class ProgressReporter {
   private pending = new Map<string, TaskRow>();
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
   private flushing: Promise<void> | null = null;
 
   constructor(
@@ -24,10 +25,7 @@ export class ProgressReporter {
     if (!Number.isFinite(percent)) return;
     task.progress = Math.max(0, Math.min(100, percent));
     this.pending.set(task.id, task);
-    if (!this.timer) {
-      this.timer = setInterval(() => void this.flush(), this.intervalMs);
-      this.timer.unref?.();
-    }
+    this.schedule(this.intervalMs);
   }
 
   /** Drops a task's unwritten report: its attempt is ending and writes its own progress. */
@@ -35,14 +33,19 @@ export class ProgressReporter {
     this.pending.delete(taskId);
   }
 
+  private schedule(ms: number): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      void this.flush();
+    }, ms);
+    this.timer.unref?.();
+  }
+
   /** Writes what is pending now. */
   async flush(): Promise<void> {
     if (this.flushing) return this.flushing;
-    if (this.pending.size === 0) {
-      if (this.timer) clearInterval(this.timer);
-      this.timer = null;
-      return;
-    }
+    if (this.pending.size === 0) return;
     const batch = [...this.pending.values()];
     this.pending.clear();
     this.flushing = (async () => {
@@ -53,13 +56,17 @@ export class ProgressReporter {
         this.log.warn({ tasks: batch.length, err: (err as Error).message }, "progress not saved");
       } finally {
         this.flushing = null;
+        // Thousands of tasks reporting at once are written less often: a dashboard gains
+        // nothing from more than about one update a second per task, and the ledger pays for each.
+        if (this.pending.size > 0) this.schedule(batch.length > 1000 ? this.intervalMs * 4 : this.intervalMs);
       }
     })();
     return this.flushing;
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.pending.clear();
   }

@@ -21,7 +21,7 @@ import {
   taskLogs,
   tasks,
 } from "./schema/index.ts";
-import { isConnectionError } from "./unavailable.ts";
+import { isRetryableDbError } from "./unavailable.ts";
 
 // Raw statements return snake_case; these name every task column in camelCase so their rows
 // have the same shape as Drizzle's `TaskRow`.
@@ -71,8 +71,8 @@ function rawTask(row: Record<string, unknown>): TaskRow {
   return row as unknown as TaskRow;
 }
 
-/** Ledger batches fail whole on a lost connection (each caller retries), else item by item. */
-const LEDGER_BATCHING = { isTransient: isConnectionError };
+/** Ledger batches fail whole on a lost connection or a deadlock (each caller retries), else item by item. */
+const LEDGER_BATCHING = { isTransient: isRetryableDbError };
 
 const STALLED_ERROR: TaskError = { code: "stalled", message: "the node running this attempt stopped answering" };
 
@@ -234,7 +234,8 @@ export class Ledger {
     items.forEach((it, i) => {
       if (!first.has(it.taskId)) first.set(it.taskId, i);
     });
-    const unique = [...first.keys()];
+    // Sorted, so concurrent batches tend to lock rows in the same order (a deadlock is retried anyway).
+    const unique = [...first.keys()].sort();
     const rows = await sql<(Record<string, unknown> & { n: number; stalledNow: number })[]>`
       with input as (
         select * from unnest(${unique}::uuid[], ${unique.map((id) => items[first.get(id) as number]?.node ?? "")}::text[])
@@ -282,8 +283,10 @@ export class Ledger {
 
   private readonly finishes = new GroupCommit<AttemptEnd, TaskState | null>(async (ends) => {
     const { sql } = this.pg;
-    // Values travel as text arrays and are cast in SQL: one statement for the whole batch.
-    const col = <T>(f: (e: AttemptEnd) => T) => ends.map(f);
+    // Values travel as text arrays and are cast in SQL: one statement for the whole batch,
+    // sorted by task so concurrent batches tend to lock rows in the same order.
+    const sorted = [...ends].sort((a, b) => (a.taskId < b.taskId ? -1 : a.taskId > b.taskId ? 1 : 0));
+    const col = <T>(f: (e: AttemptEnd) => T) => sorted.map(f);
     const rows = await sql<TaskState[]>`
       with input as (
         select * from unnest(
@@ -523,10 +526,21 @@ export class Ledger {
   /** Records the latest progress of many running tasks in one statement. */
   async setProgress(reports: { taskId: string; progress: number }[]): Promise<void> {
     if (reports.length === 0) return;
+    // Progress is best effort: rows another statement holds (a finishing attempt) are skipped
+    // rather than waited for, and locks are taken in id order, so it never joins a deadlock.
     await this.pg.sql`
+      with i as (
+        select * from unnest(${reports.map((r) => r.taskId)}::uuid[], ${reports.map((r) => r.progress)}::real[])
+          as i(id, progress)
+      ), locked as (
+        select tasks.id from tasks join i on i.id = tasks.id
+         where tasks.status = 'running'
+         order by tasks.id
+           for update of tasks skip locked
+      )
       update tasks set progress = i.progress
-        from unnest(${reports.map((r) => r.taskId)}::uuid[], ${reports.map((r) => r.progress)}::real[]) as i(id, progress)
-       where tasks.id = i.id and tasks.status = 'running'`;
+        from i join locked on locked.id = i.id
+       where tasks.id = i.id`;
   }
 
   /** Worker node liveness rows, on the ledger's connection (what a worker node's heartbeat writes). */

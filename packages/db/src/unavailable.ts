@@ -13,6 +13,18 @@ export function isConnectionError(err: unknown): boolean {
   return false;
 }
 
+/**
+ * True when the same statement may simply be run again: a lost connection, or PostgreSQL
+ * choosing this transaction as a deadlock's or a serialization conflict's victim.
+ */
+export function isRetryableDbError(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (isDriverConnectionError(e)) return true;
+    if (e instanceof postgres.PostgresError && (e.code === "40P01" || e.code === "40001")) return true;
+  }
+  return false;
+}
+
 function isDriverConnectionError(err: unknown): boolean {
   if (err instanceof postgres.PostgresError) {
     // Class 08 is connection exceptions; 57P0x is the server shutting down.
