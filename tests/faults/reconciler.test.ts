@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createTestStack, type TestStack } from "../harness/index.ts";
+import { createTestStack, type TestStack, uuidv7At } from "../harness/index.ts";
 
 describe("the reconciler: one leader at a time, retention", () => {
   let stack: TestStack;
@@ -29,26 +29,37 @@ describe("the reconciler: one leader at a time, retention", () => {
   });
 
   test("finished tasks past retention are deleted with their attempts; the rest stay", async () => {
-    const submit = async () => {
-      const res = await stack.request("POST", "/v1/tasks", { type: "echo", payload: {} });
-      return ((await res.json()) as { id: string }).id;
+    const days = (n: number) => new Date(Date.now() - n * 86_400_000);
+    // Tasks as they would be had they been submitted weeks ago: id, created_at and finish alike.
+    const task = async (createdAt: Date, status: string, finishedAt: Date | null) => {
+      const id = uuidv7At(createdAt);
+      await stack.runtime.pg.sql`
+        insert into tasks (id, tenant, type, status, payload, max_attempts, timeout_ms, backoff, job_id,
+                           created_at, due_at, finished_at, attempts)
+        values (${id}, 'default', 'echo', ${status}, '{}'::jsonb, 3, 30000, '{"strategy":"fixed","delayMs":0}'::jsonb,
+                ${id}, ${createdAt.toISOString()}::timestamptz, ${createdAt.toISOString()}::timestamptz,
+                ${finishedAt?.toISOString() ?? null}::timestamptz, ${finishedAt ? 1 : 0})`;
+      if (finishedAt) {
+        await stack.runtime.pg.sql`
+          insert into task_attempts (task_id, n, tenant, type, node, outcome, started_at, finished_at)
+          values (${id}, 1, 'default', 'echo', 'gone-node', 'completed', ${createdAt.toISOString()}::timestamptz,
+                  ${finishedAt.toISOString()}::timestamptz)`;
+      }
+      return id;
     };
-    const [old, recent, waiting] = [await submit(), await submit(), await submit()];
-    for (const id of [old, recent]) await stack.runtime.ledger.startAttempt(id, "gone-node");
-    await stack.runtime.pg.sql`
-      update task_attempts set outcome = 'completed', finished_at = now() where task_id in (${old}, ${recent})`;
-    await stack.runtime.pg.sql`
-      update tasks set status = 'completed', finished_at = now() - interval '31 days' where id = ${old}`;
-    await stack.runtime.pg.sql`update tasks set status = 'completed', finished_at = now() where id = ${recent}`;
-    await stack.runtime.pg.sql`update tasks set created_at = now() - interval '40 days' where id = ${waiting}`;
+    const old = await task(days(40), "completed", days(31));
+    // Created long ago but finished yesterday (a long delay): kept, its result is recent.
+    const lateFinish = await task(days(40), "completed", days(1));
+    const recent = await task(days(2), "failed", days(1));
+    const waiting = await task(days(40), "delayed", null);
 
     const r = reconciler();
     const report = await r.runOnce({ force: true });
     expect(report.prunedTasks).toBe(1);
     const left = await stack.runtime.pg.sql<
       { id: string }[]
-    >`select id from tasks where id in (${old}, ${recent}, ${waiting})`;
-    expect(left.map((t) => t.id).sort()).toEqual([recent, waiting].sort());
+    >`select id from tasks where id in (${old}, ${lateFinish}, ${recent}, ${waiting})`;
+    expect(left.map((t) => t.id).sort()).toEqual([lateFinish, recent, waiting].sort());
     const attempts = await stack.runtime.pg.sql`select 1 from task_attempts where task_id = ${old}`;
     expect(attempts.length).toBe(0);
   });

@@ -1,4 +1,5 @@
 import type { TaskError, TaskStatus } from "@conveyor/core";
+import { uuidv7Floor } from "@conveyor/core";
 import { inArray } from "drizzle-orm";
 import type { DbHandle } from "./client.ts";
 import { type QueueSettingsRow, queueSettings, type TaskRow, tasks } from "./schema/index.ts";
@@ -145,13 +146,18 @@ export class ReconcileQueries {
     const { sql } = this.pg;
     // An array rather than "in (select ...)": the planner then deletes by primary key instead of
     // hashing the batch against a scan of the whole table.
+    // A task that finished before the cutoff was created before it too, and task ids are
+    // UUIDv7: walking the primary key up to the cutoff's id finds them without an index on
+    // finished_at (one index fewer for every task's three row versions to maintain).
+    const cutoff = new Date(Date.now() - olderThanMs);
     const result = await sql`
       delete from tasks
        where id = any(array(
          select id from tasks
-          where finished_at < now() - make_interval(secs => ${olderThanMs / 1000}::float8)
+          where id < ${uuidv7Floor(cutoff)}::uuid
+            and finished_at < ${cutoff.toISOString()}::timestamptz
             and status in ('completed', 'failed', 'cancelled')
-          order by finished_at
+          order by id
           limit ${limit}))`;
     return result.count;
   }

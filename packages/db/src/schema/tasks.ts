@@ -48,11 +48,9 @@ export const tasks = pgTable(
       .on(t.tenant, t.idempotencyKey)
       .where(sql`${t.idempotencyKey} is not null`),
     index("tasks_tenant_created").on(t.tenant, t.id.desc()),
-    index("tasks_finished_at").on(t.finishedAt),
     // The reconciler's scan of what should be waiting in Redis.
     index("tasks_pending_due").on(t.dueAt).where(sql`${t.status} in ('queued', 'delayed')`),
     index("tasks_tenant_status").on(t.tenant, t.status, t.id.desc()),
-    index("tasks_tenant_type").on(t.tenant, t.type, t.id.desc()),
     check("tasks_status_check", sql`${t.status} in ('queued','delayed','running','completed','failed','cancelled')`),
     check("tasks_priority_check", sql`${t.priority} in ('critical','high','normal','low')`),
   ],

@@ -1,0 +1,2 @@
+DROP INDEX "tasks_finished_at";--> statement-breakpoint
+DROP INDEX "tasks_tenant_type";
