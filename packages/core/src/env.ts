@@ -8,21 +8,24 @@ const bool = z
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+/** `a, b,,c` -> ["a", "b", "c"]: a comma list with blanks ignored. */
+const commaList = () =>
+  z
+    .string()
+    .default("")
+    .transform((s) =>
+      s
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean),
+    );
+
 /** The one description of Conveyor's environment (../CONTRACT.md, "Environment"). */
 export const Env = z
   .object({
     NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
     REDIS_URL: z.string().url().optional(),
-    REDIS_CLUSTER_NODES: z
-      .string()
-      .default("")
-      .transform((s) =>
-        s
-          .split(",")
-          .map((x) => x.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, "expected host:port"))),
+    REDIS_CLUSTER_NODES: commaList().pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, "expected host:port"))),
     DATABASE_URL: z.string().url().optional(),
     /** Where local state lives: embedded PostgreSQL, a spawned Redis, the generated admin key. */
     DATA_DIR: z.string().min(1).optional(),
@@ -37,25 +40,9 @@ export const Env = z
       .string()
       .regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '-' and '_' only")
       .default("conveyor"),
-    WORKER_TYPES: z
-      .string()
-      .default("")
-      .transform((s) =>
-        s
-          .split(",")
-          .map((x) => x.trim())
-          .filter(Boolean),
-      ),
+    WORKER_TYPES: commaList(),
     WORKER_CONCURRENCY: z.string().default(""),
-    SSRF_ALLOW_HOSTS: z
-      .string()
-      .default("")
-      .transform((s) =>
-        s
-          .split(",")
-          .map((x) => x.trim())
-          .filter(Boolean),
-      ),
+    SSRF_ALLOW_HOSTS: commaList(),
     RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
     JOB_LOCK_MS: z.coerce.number().int().min(1000).default(30_000),
     SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
