@@ -1,4 +1,4 @@
-import { adminKeyAuthenticator, createApp } from "@conveyor/api";
+import { createApp, createAuthenticator, RedisRateLimiter } from "@conveyor/api";
 import { createLogger, type RedisTarget } from "@conveyor/core";
 import type { TaskCatalog } from "@conveyor/handlers";
 import { createRuntime, Reconciler, type ReconcilerDeps, type Runtime } from "@conveyor/scheduler";
@@ -61,9 +61,12 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
     queues: runtime.queues,
     catalog: runtime.catalog,
     nodes: runtime.nodes,
-    auth: adminKeyAuthenticator(TEST_ADMIN_KEY),
+    auth: createAuthenticator({ keys: runtime.keys, adminKey: TEST_ADMIN_KEY }),
+    keys: runtime.keys,
     log,
     maxBodyBytes: 1_048_576,
+    audit: runtime.audit,
+    limiter: new RedisRateLimiter(runtime.redis, prefix, log),
     checks: {
       postgres: async () => void (await runtime.pg.sql`select 1`),
       redis: async () => void (await runtime.redis.ping()),

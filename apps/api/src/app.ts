@@ -1,15 +1,21 @@
 import type { Logger, ReadinessCheck } from "@conveyor/core";
-import type { NodeRegistry } from "@conveyor/db";
+import type { AuditLog, KeyStore, NodeRegistry } from "@conveyor/db";
 import type { TaskCatalog } from "@conveyor/handlers";
 import type { Queues, Scheduler } from "@conveyor/scheduler";
 import { Hono } from "hono";
+import { cors } from "hono/cors";
+import { secureHeaders } from "hono/secure-headers";
+import { auditRoutes, auditTrail } from "./audit/index.ts";
 import { type Authenticator, type AuthVars, requireAuth } from "./auth/index.ts";
 import { jsonBody } from "./body/index.ts";
 import { errorHandler, notFound } from "./errors/index.ts";
 import { openApiRoutes } from "./openapi/index.ts";
+import { type SubmissionLimiter, unlimited } from "./rate-limit/index.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { keyRoutes } from "./routes/keys.ts";
 import { nodeRoutes } from "./routes/nodes.ts";
 import { queueRoutes } from "./routes/queues.ts";
+import { sessionRoutes } from "./routes/sessions.ts";
 import { taskTypeRoutes } from "./routes/task-types.ts";
 import { taskRoutes } from "./routes/tasks.ts";
 
@@ -18,10 +24,19 @@ export interface ApiDeps {
   queues: Queues;
   catalog: TaskCatalog;
   nodes: NodeRegistry;
+  /** `createAuthenticator` (keys, sessions and the bootstrap key), or `adminKeyAuthenticator` (that key alone). */
   auth: Authenticator;
+  /** API keys and sessions (`/v1/keys`, `/v1/sessions`); without it those answer 503. */
+  keys?: KeyStore;
   checks: Record<string, ReadinessCheck>;
   log: Logger;
   maxBodyBytes: number;
+  /** Where changes are recorded (`GET /v1/audit`); without one nothing is recorded. */
+  audit?: AuditLog;
+  /** Per-key submission limits; default: none. */
+  limiter?: SubmissionLimiter;
+  /** Browser origins allowed to call `/v1` with credentials (CORS_ORIGINS); default none: CORS off. */
+  corsOrigins?: string[];
 }
 
 /** The HTTP API. Thin: it authenticates, validates, and calls the scheduler. */
@@ -33,12 +48,29 @@ export function createApp(deps: ApiDeps) {
   app.route("/", healthRoutes(deps.checks));
   app.route("/", openApiRoutes());
 
+  // Registered before every /v1 route, so error answers and CORS preflights get them too. Answers
+  // hold tenants' data: no cache may keep them, no page may frame them.
+  app.use("/v1/*", secureHeaders({ xFrameOptions: "DENY", referrerPolicy: "no-referrer" }), async (c, next) => {
+    await next();
+    c.res.headers.set("Cache-Control", "no-store");
+  });
+  const corsOrigins = deps.corsOrigins ?? [];
+  if (corsOrigins.length > 0) {
+    app.use("/v1/*", cors({ origin: corsOrigins, credentials: true, exposeHeaders: ["Retry-After"], maxAge: 600 }));
+  }
+  app.use("/v1/*", auditTrail(deps.audit, deps.log));
+
   const v1 = new Hono<{ Variables: AuthVars }>();
+  // Before the auth middleware: Hono runs handlers in the order they were added, so logging in
+  // (the one call made without a key) answers before requireAuth would run.
+  v1.route("/sessions", sessionRoutes(deps.keys, deps.auth, deps.maxBodyBytes));
   v1.use("*", requireAuth(deps.auth), jsonBody(deps.maxBodyBytes));
-  v1.route("/tasks", taskRoutes(deps.scheduler));
+  v1.route("/keys", keyRoutes(deps.keys, deps.auth));
+  v1.route("/tasks", taskRoutes(deps.scheduler, deps.limiter ?? unlimited));
   v1.route("/queues", queueRoutes(deps.queues));
   v1.route("/task-types", taskTypeRoutes(deps.catalog));
   v1.route("/nodes", nodeRoutes(deps.nodes));
+  v1.route("/audit", auditRoutes(deps.audit));
   v1.get("/whoami", (c) => {
     const { tenant, name, scopes } = c.get("principal");
     return c.json({ tenant, name, scopes });
@@ -48,4 +80,6 @@ export function createApp(deps: ApiDeps) {
 }
 
 export type { Authenticator } from "./auth/index.ts";
-export { adminKeyAuthenticator } from "./auth/index.ts";
+export { adminKeyAuthenticator, createAuthenticator, SESSION_COOKIE } from "./auth/index.ts";
+export { OPERATIONS, type Operation } from "./openapi/operations.ts";
+export { RedisRateLimiter, type SubmissionLimiter } from "./rate-limit/index.ts";

@@ -1,7 +1,8 @@
 import { createLogger, dataDir, parseEnv, projectRoot, resolveAdminKey, waitReady } from "@conveyor/core";
 import { builtInTypes, TaskCatalog } from "@conveyor/handlers";
 import { createRuntime, resolveServices } from "@conveyor/scheduler";
-import { adminKeyAuthenticator, createApp } from "./app.ts";
+import { createApp, createAuthenticator } from "./app.ts";
+import { RedisRateLimiter } from "./rate-limit/index.ts";
 
 // The api process: read env, wire real dependencies, serve.
 const env = parseEnv();
@@ -27,9 +28,13 @@ const app = createApp({
   queues: runtime.queues,
   catalog: runtime.catalog,
   nodes: runtime.nodes,
-  auth: adminKeyAuthenticator(admin.key),
+  auth: createAuthenticator({ keys: runtime.keys, adminKey: admin.key }),
+  keys: runtime.keys,
   log,
   maxBodyBytes: env.MAX_BODY_BYTES,
+  audit: runtime.audit,
+  limiter: new RedisRateLimiter(runtime.redis, env.QUEUE_PREFIX, log),
+  corsOrigins: env.CORS_ORIGINS,
   checks: {
     postgres: async () => void (await runtime.pg.sql`select 1`),
     redis: async () => void (await runtime.redis.ping()),

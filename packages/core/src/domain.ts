@@ -55,6 +55,8 @@ export interface Principal {
   name: string;
   scopes: Scope[];
   keyId: string | null;
+  /** The key's submission limit (a sliding window over tasks submitted); absent or null: unlimited. */
+  rateLimit?: { max: number; durationMs: number } | null;
 }
 
 export const DEFAULT_TENANT = "default";

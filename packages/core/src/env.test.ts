@@ -36,7 +36,7 @@ describe("parseEnv", () => {
       MAX_BODY_BYTES: 1_048_576,
       TASK_RETENTION_DAYS: 30,
       METRICS_RETENTION_DAYS: 30,
-      CORS_ORIGINS: "",
+      CORS_ORIGINS: [],
       METRICS_ENABLED: true,
       LOG_LEVEL: "info",
     });

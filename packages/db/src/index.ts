@@ -1,4 +1,6 @@
+export * from "./audit.ts";
 export * from "./client.ts";
+export * from "./keys.ts";
 export * from "./ledger.ts";
 export * from "./migrate.ts";
 export * from "./nodes.ts";

@@ -1,5 +1,5 @@
 import { createRedis, type Logger, type RedisClient, type RedisTarget } from "@conveyor/core";
-import { createDb, type DbHandle, Ledger, NodeRegistry } from "@conveyor/db";
+import { AuditLog, createDb, type DbHandle, KeyStore, Ledger, NodeRegistry } from "@conveyor/db";
 import { TaskCatalog } from "@conveyor/handlers";
 import { Dispatcher } from "./dispatch.ts";
 import { EventPublisher } from "./events.ts";
@@ -32,6 +32,9 @@ export interface Runtime {
   scheduler: Scheduler;
   queues: Queues;
   nodes: NodeRegistry;
+  audit: AuditLog;
+  /** API keys and browser sessions. */
+  keys: KeyStore;
   reconciler: Reconciler | null;
   close(): Promise<void>;
 }
@@ -53,6 +56,8 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   reconciler?.start();
   return {
     nodes: new NodeRegistry(pg),
+    audit: new AuditLog(pg),
+    keys: new KeyStore(pg),
     reconciler,
     pg,
     queues,

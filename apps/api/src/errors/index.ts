@@ -1,4 +1,4 @@
-import { ConveyorError, type Logger, RateLimitedError } from "@conveyor/core";
+import { ConveyorError, type Logger, RateLimitedError, ValidationError } from "@conveyor/core";
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -21,6 +21,19 @@ const CODE_BY_STATUS: Record<number, string> = {
   503: "unavailable",
 };
 
+/**
+ * True when PostgreSQL refused a value's bytes: a NUL in `text` (22021) or in `jsonb`, or a
+ * character the database encoding lacks (22P05). Such a value can only have come from the
+ * request, so it is bad input (400), wherever a route forgot to check for it.
+ */
+function isUnstorableText(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if ((e as Error).name === "PostgresError" && (code === "22021" || code === "22P05")) return true;
+  }
+  return false;
+}
+
 /** Turns anything thrown into the contract's `{error: {code, message, details}}`; never a stack trace. */
 export function errorHandler(log: Logger): ErrorHandler {
   return (err, c) => {
@@ -34,6 +47,10 @@ export function errorHandler(log: Logger): ErrorHandler {
         { error: { code, message: err.message || code.replace("_", " "), details: [] } },
         err.status as ContentfulStatusCode,
       );
+    }
+    if (isUnstorableText(err)) {
+      const message = "the request holds text PostgreSQL cannot store (U+0000)";
+      return c.json(errorBody(new ValidationError(message, [{ path: [], code: "invalid_string", message }])), 400);
     }
     log.error({ err: { name: err.name, message: err.message, stack: err.stack }, path: c.req.path }, "unhandled error");
     return c.json({ error: { code: "internal", message: "internal error", details: [] } }, 500);

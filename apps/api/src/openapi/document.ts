@@ -206,7 +206,8 @@ export function buildOpenApiDocument(operations: readonly Operation[], info: Doc
           scheme: "bearer",
           description:
             "`Authorization: Bearer <key>`. A key belongs to a tenant and holds scopes: `tasks:read`, " +
-            "`tasks:write` (includes read) and `admin` (every tenant and scope). Each operation lists the scope it needs.",
+            "`tasks:write` (includes read) and `admin` (every tenant and scope). Each operation lists the scope it needs. " +
+            "A browser may send the `conveyor_session` cookie from `POST /v1/sessions` instead.",
         },
       },
       schemas: components(registry),

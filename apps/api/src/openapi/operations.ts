@@ -9,8 +9,14 @@ import {
   SummaryQuery,
 } from "@conveyor/scheduler";
 import { z } from "zod";
+import { AuditQuery } from "../audit/index.ts";
+import { CreateKey } from "../routes/keys.ts";
+import { CreateSession, SESSION_TTL_MS } from "../routes/sessions.ts";
 import {
+  ApiKeyList,
   AttemptList,
+  AuditList,
+  CreatedKey,
   Health,
   NodeList,
   Queue,
@@ -61,7 +67,9 @@ export const TAGS = [
   { name: "task types", description: "What can be submitted" },
   { name: "queues", description: "One queue per task type: counts, pause and resume (admin)" },
   { name: "nodes", description: "Worker nodes and their liveness (admin)" },
-  { name: "identity", description: "Who the caller is" },
+  { name: "identity", description: "Who the caller is; browser sessions" },
+  { name: "keys", description: "API keys: each belongs to a tenant and holds scopes (admin)" },
+  { name: "audit", description: "Who changed what (admin)" },
   { name: "health", description: "Liveness and readiness probes" },
   { name: "docs", description: "This document" },
 ] as const;
@@ -72,6 +80,8 @@ const TaskId = z.object({
 });
 
 const NO_TASK = "not_found: no such task in the caller's tenant";
+
+const KeyId = z.object({ id: z.string().describe("The key's id (from `POST /v1/keys` or `GET /v1/keys`)") });
 
 /** Every documented route. Describe a new route by adding an entry. */
 export const OPERATIONS: readonly Operation[] = [
@@ -135,7 +145,13 @@ export const OPERATIONS: readonly Operation[] = [
       '`["tasks", i]`, an unknown type has detail code `unknown_task_type`) and nothing is accepted.',
     scope: "tasks:write",
     request: SubmitBatch,
-    responses: { 202: TaskBatch, 409: "conflict: an item's `idempotencyKey` was used with a different body" },
+    responses: {
+      202: TaskBatch,
+      409: "conflict: an item's `idempotencyKey` was used with a different body",
+      429:
+        "rate_limited: the batch costs one per task and the key's window has less left (nothing is spent); " +
+        "`Retry-After` says when it will fit",
+    },
   },
   {
     method: "get",
@@ -269,6 +285,76 @@ export const OPERATIONS: readonly Operation[] = [
     summary: "The caller's tenant, key name and scopes",
     scope: "any",
     responses: { 200: Whoami },
+  },
+  {
+    method: "get",
+    path: "/v1/audit",
+    operationId: "listAuditEntries",
+    tag: "audit",
+    summary: "The audit trail, newest first: every change except task submission",
+    description:
+      "Cancels, retries, queue pauses and limits, keys made and revoked, sessions: who (key and tenant), what, " +
+      "on what. Follow `nextCursor` for the next page.",
+    scope: "admin",
+    query: AuditQuery,
+    responses: { 200: AuditList },
+  },
+  {
+    method: "post",
+    path: "/v1/keys",
+    operationId: "createKey",
+    tag: "keys",
+    summary: "Make an API key for a tenant; its secret is answered this once",
+    description: "Only a SHA-256 hash of the secret is stored: a lost key cannot be shown again, only replaced.",
+    scope: "admin",
+    request: CreateKey,
+    responses: { 201: CreatedKey },
+  },
+  {
+    method: "get",
+    path: "/v1/keys",
+    operationId: "listKeys",
+    tag: "keys",
+    summary: "List the API keys, revoked ones too, without their secrets",
+    scope: "admin",
+    responses: { 200: ApiKeyList },
+  },
+  {
+    method: "delete",
+    path: "/v1/keys/{id}",
+    operationId: "revokeKey",
+    tag: "keys",
+    summary: "Revoke an API key and every session made with it",
+    description: "Every API process refuses the key and its sessions (401) within 5 s.",
+    scope: "admin",
+    params: KeyId,
+    responses: { 204: "Revoked (or already revoked)", 404: "not_found: no such key" },
+  },
+  {
+    method: "post",
+    path: "/v1/sessions",
+    operationId: "createSession",
+    tag: "identity",
+    summary: "Log in with an API key: answers a session cookie",
+    description:
+      `Sets \`conveyor_session\` (HttpOnly, SameSite=Strict, Path=/, Secure over HTTPS), valid for ` +
+      `${SESSION_TTL_MS / 3_600_000} h, or until its key is revoked or the session ends. The cookie then ` +
+      "authenticates like the key's bearer header.",
+    scope: "none",
+    request: CreateSession,
+    responses: {
+      204: "Logged in: the `Set-Cookie` header holds the session",
+      401: "unauthorized: the API key is not valid",
+    },
+  },
+  {
+    method: "delete",
+    path: "/v1/sessions/current",
+    operationId: "deleteSession",
+    tag: "identity",
+    summary: "Log out: end the session of the `conveyor_session` cookie and clear it",
+    scope: "any",
+    responses: { 204: "Logged out; the cookie is cleared" },
   },
   {
     method: "get",

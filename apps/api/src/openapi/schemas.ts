@@ -86,6 +86,35 @@ export const ErrorBody = z.object({
 
 export const Whoami = z.object({ tenant: z.string(), name: z.string(), scopes: z.array(z.enum(SCOPES)) });
 
+const KeyRateLimit = z
+  .object({ max: z.number().int(), durationMs: z.number().int() })
+  .nullable()
+  .describe("At most `max` tasks submitted per sliding `durationMs`; null: no limit");
+
+/** `POST /v1/keys`: the new key, with its secret shown this once. */
+export const CreatedKey = z.object({
+  id: z.uuid(),
+  key: z.string().describe("The secret (`cvk_...`): shown only in this answer, stored only as a hash"),
+  tenant: z.string(),
+  name: z.string(),
+  scopes: z.array(z.enum(SCOPES)),
+  rateLimit: KeyRateLimit,
+});
+
+/** A key as `GET /v1/keys` lists it: never its secret or its hash. */
+export const ApiKey = z.object({
+  id: z.uuid(),
+  tenant: z.string(),
+  name: z.string(),
+  scopes: z.array(z.enum(SCOPES)),
+  rateLimit: KeyRateLimit,
+  createdAt: dateTime,
+  revokedAt: dateTime.nullable().describe("Set once revoked; it and its sessions are refused from then on"),
+  lastUsedAt: dateTime.nullable().describe("Updated at most once a minute"),
+});
+
+export const ApiKeyList = z.object({ keys: z.array(ApiKey) });
+
 /** One entry of `GET /v1/task-types`. */
 export const TaskTypeInfo = z.object({
   type: z.string(),
@@ -176,6 +205,22 @@ export const WorkerNode = z.object({
 
 export const NodeList = z.object({ nodes: z.array(WorkerNode) });
 
+/** One entry of `GET /v1/audit`: a change, who made it, and on what. */
+export const AuditEntry = z.object({
+  at: dateTime,
+  keyId: z.uuid().nullable().describe("The key that made the change; null for the bootstrap admin key"),
+  tenant: z.string().describe("The tenant of that key"),
+  action: z
+    .string()
+    .describe("What was done: `task.cancel`, `task.retry`, `tasks.retry`, `queue.pause`, `key.create`..."),
+  target: z.string().nullable().describe("What it was done to (a task id, a task type, a key id), when one thing"),
+});
+
+export const AuditList = z.object({
+  entries: z.array(AuditEntry).describe("Newest first"),
+  nextCursor: z.string().nullable().describe("Pass as `cursor` for the next page; null on the last"),
+});
+
 /**
  * Schemas shown under their own name in `components.schemas` (what client generators name
  * their types after). A route's schema that is not listed here is named after its operation.
@@ -189,6 +234,9 @@ export const NAMED_SCHEMAS: Record<string, z.ZodType> = {
   TaskError,
   ErrorBody,
   Whoami,
+  CreatedKey,
+  ApiKey,
+  ApiKeyList,
   TaskTypeInfo,
   TaskTypeList,
   Health,
@@ -201,6 +249,8 @@ export const NAMED_SCHEMAS: Record<string, z.ZodType> = {
   QueueList,
   WorkerNode,
   NodeList,
+  AuditEntry,
+  AuditList,
 };
 
 // Compile-time guard: the documented Task and Attempt have exactly the fields the scheduler's

@@ -11,10 +11,11 @@ import {
 } from "@conveyor/scheduler";
 import { Hono } from "hono";
 import { type AuthVars, requireScope, tenantFilter } from "../auth/index.ts";
+import { type SubmissionLimiter, withinLimit } from "../rate-limit/index.ts";
 import { validate } from "../validate/index.ts";
 
-/** `/v1/tasks`: submit, read, list, cancel and retry tasks. */
-export function taskRoutes(scheduler: Scheduler) {
+/** `/v1/tasks`: submit (within the key's rate limit), read, list, cancel and retry tasks. */
+export function taskRoutes(scheduler: Scheduler, limiter: SubmissionLimiter) {
   const app = new Hono<{ Variables: AuthVars }>();
 
   /** The task, or 404 (also for a malformed id and for another tenant's task). */
@@ -25,12 +26,20 @@ export function taskRoutes(scheduler: Scheduler) {
   }
 
   app.post("/", requireScope("tasks:write"), validate("json", SubmitTask), async (c) => {
-    const { task, created } = await scheduler.submit(c.req.valid("json"), c.get("principal").tenant);
+    const principal = c.get("principal");
+    const { task, created } = await withinLimit(limiter, principal, 1, () =>
+      scheduler.submit(c.req.valid("json"), principal.tenant),
+    );
     return c.json(task, created ? 202 : 200);
   });
 
   app.post("/batch", requireScope("tasks:write"), validate("json", SubmitBatch), async (c) => {
-    const results = await scheduler.submitBatch(c.req.valid("json").tasks, c.get("principal").tenant);
+    const { tasks } = c.req.valid("json");
+    const principal = c.get("principal");
+    // Checked after validation: a batch costs one per task, and a malformed one costs nothing.
+    const results = await withinLimit(limiter, principal, tasks.length, () =>
+      scheduler.submitBatch(tasks, principal.tenant),
+    );
     return c.json({ tasks: results.map((r) => r.task) }, 202);
   });
 
