@@ -1,6 +1,5 @@
 import { createLogger, dataDir, parseEnv, projectRoot, resolveAdminKey, waitReady } from "@conveyor/core";
-import { builtInTypes, TaskCatalog } from "@conveyor/handlers";
-import { createRuntime, resolveServices } from "@conveyor/scheduler";
+import { createRuntimeFromEnv, resolveServices } from "@conveyor/scheduler";
 import { createApp, createAuthenticator } from "./app.ts";
 import { RedisRateLimiter } from "./rate-limit/index.ts";
 
@@ -10,15 +9,7 @@ const log = createLogger("api", env.LOG_LEVEL);
 const root = projectRoot();
 const services = await resolveServices(env, log, dataDir(env, root));
 const admin = resolveAdminKey(env.ADMIN_API_KEY, dataDir(env, root));
-const runtime = createRuntime({
-  databaseUrl: services.databaseUrl,
-  redis: services.redis,
-  queuePrefix: env.QUEUE_PREFIX,
-  log,
-  appName: "conveyor-api",
-  reconcile: { intervalMs: env.RECONCILE_INTERVAL_MS, retentionDays: env.TASK_RETENTION_DAYS },
-  catalog: new TaskCatalog(builtInTypes({ ssrfAllowHosts: env.SSRF_ALLOW_HOSTS })),
-});
+const runtime = createRuntimeFromEnv(env, services, log, "conveyor-api");
 await waitReady(runtime.redis, 10_000).catch(() =>
   log.warn("Redis is not answering yet; submissions will be kept for the reconciler"),
 );

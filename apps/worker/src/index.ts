@@ -1,6 +1,5 @@
 import { createLogger, dataDir, evictingNodes, parseEnv, projectRoot } from "@conveyor/core";
-import { builtInTypes, TaskCatalog } from "@conveyor/handlers";
-import { createRuntime, resolveServices } from "@conveyor/scheduler";
+import { createRuntimeFromEnv, resolveServices } from "@conveyor/scheduler";
 import { parseConcurrency } from "./concurrency.ts";
 import { createWorkerNode } from "./node.ts";
 
@@ -8,15 +7,7 @@ import { createWorkerNode } from "./node.ts";
 const env = parseEnv();
 const log = createLogger("worker", env.LOG_LEVEL);
 const services = await resolveServices(env, log, dataDir(env, projectRoot()));
-const runtime = createRuntime({
-  databaseUrl: services.databaseUrl,
-  redis: services.redis,
-  queuePrefix: env.QUEUE_PREFIX,
-  log,
-  appName: "conveyor-worker",
-  reconcile: { intervalMs: env.RECONCILE_INTERVAL_MS, retentionDays: env.TASK_RETENTION_DAYS },
-  catalog: new TaskCatalog(builtInTypes({ ssrfAllowHosts: env.SSRF_ALLOW_HOSTS })),
-});
+const runtime = createRuntimeFromEnv(env, services, log, "conveyor-worker");
 const types = env.WORKER_TYPES.length ? env.WORKER_TYPES : runtime.catalog.types;
 const node = createWorkerNode({
   ledger: runtime.ledger,

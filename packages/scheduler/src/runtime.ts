@@ -1,11 +1,12 @@
-import { createRedis, type Logger, type RedisClient, type RedisTarget } from "@conveyor/core";
+import { createRedis, type Env, type Logger, type RedisClient, type RedisTarget } from "@conveyor/core";
 import { AuditLog, createDb, type DbHandle, KeyStore, Ledger, NodeRegistry } from "@conveyor/db";
-import { TaskCatalog } from "@conveyor/handlers";
+import { builtInTypes, TaskCatalog } from "@conveyor/handlers";
 import { Dispatcher } from "./dispatch.ts";
 import { EventPublisher } from "./events.ts";
 import { Queues } from "./queues.ts";
 import { Reconciler } from "./reconciler.ts";
 import { Scheduler } from "./scheduler.ts";
+import type { Services } from "./services.ts";
 
 export interface RuntimeOptions {
   databaseUrl: string;
@@ -74,4 +75,17 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
       await pg.close();
     },
   };
+}
+
+/** The runtime an app process runs on, as the environment describes it (the same for api and worker). */
+export function createRuntimeFromEnv(env: Env, services: Services, log: Logger, appName: string): Runtime {
+  return createRuntime({
+    databaseUrl: services.databaseUrl,
+    redis: services.redis,
+    queuePrefix: env.QUEUE_PREFIX,
+    log,
+    appName,
+    reconcile: { intervalMs: env.RECONCILE_INTERVAL_MS, retentionDays: env.TASK_RETENTION_DAYS },
+    catalog: new TaskCatalog(builtInTypes({ ssrfAllowHosts: env.SSRF_ALLOW_HOSTS })),
+  });
 }
