@@ -9,6 +9,8 @@ import { type EventPublisher, taskEvent } from "@conveyor/scheduler";
  */
 export class ProgressReporter {
   private pending = new Map<string, TaskRow>();
+  /** Tasks whose attempt is still running here: only their skipped reports are kept. */
+  private readonly live = new Set<string>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private stopped = false;
   private flushing: Promise<void> | null = null;
@@ -25,12 +27,14 @@ export class ProgressReporter {
     if (!Number.isFinite(percent)) return;
     task.progress = Math.max(0, Math.min(100, percent));
     this.pending.set(task.id, task);
+    this.live.add(task.id);
     this.schedule(this.intervalMs);
   }
 
   /** Drops a task's unwritten report: its attempt is ending and writes its own progress. */
   forget(taskId: string): void {
     this.pending.delete(taskId);
+    this.live.delete(taskId);
   }
 
   private schedule(ms: number): void {
@@ -50,8 +54,15 @@ export class ProgressReporter {
     this.pending.clear();
     this.flushing = (async () => {
       try {
-        await this.ledger.setProgress(batch.map((t) => ({ taskId: t.id, progress: t.progress ?? 0 })));
-        await Promise.all(batch.map((t) => this.events.publish(taskEvent(t, "running"))));
+        const written = await this.ledger.setProgress(batch.map((t) => ({ taskId: t.id, progress: t.progress ?? 0 })));
+        // A row busy at that instant was skipped: keep its report for the next flush, unless a
+        // newer one came meanwhile (or the task is ending and dropped it).
+        for (const t of batch) {
+          if (!written.has(t.id) && !this.pending.has(t.id) && this.live.has(t.id)) this.pending.set(t.id, t);
+        }
+        await Promise.all(
+          batch.filter((t) => written.has(t.id)).map((t) => this.events.publish(taskEvent(t, "running"))),
+        );
       } catch (err) {
         this.log.warn({ tasks: batch.length, err: (err as Error).message }, "progress not saved");
       } finally {
@@ -69,5 +80,6 @@ export class ProgressReporter {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.pending.clear();
+    this.live.clear();
   }
 }

@@ -523,12 +523,15 @@ export class Ledger {
     return this.pg.db.select().from(taskLogs).where(eq(taskLogs.taskId, taskId)).orderBy(asc(taskLogs.id));
   }
 
-  /** Records the latest progress of many running tasks in one statement. */
-  async setProgress(reports: { taskId: string; progress: number }[]): Promise<void> {
-    if (reports.length === 0) return;
-    // Progress is best effort: rows another statement holds (a finishing attempt) are skipped
-    // rather than waited for, and locks are taken in id order, so it never joins a deadlock.
-    await this.pg.sql`
+  /**
+   * Records the latest progress of many running tasks in one statement; answers the ids it
+   * wrote. Progress is best effort: a row another statement is changing (a finishing attempt)
+   * is skipped, not waited for, and locks are taken in id order, so it never joins a deadlock.
+   * `NO KEY UPDATE` leaves it compatible with the key-share locks that log inserts take.
+   */
+  async setProgress(reports: { taskId: string; progress: number }[]): Promise<Set<string>> {
+    if (reports.length === 0) return new Set();
+    const rows = await this.pg.sql<{ id: string }[]>`
       with i as (
         select * from unnest(${reports.map((r) => r.taskId)}::uuid[], ${reports.map((r) => r.progress)}::real[])
           as i(id, progress)
@@ -536,11 +539,13 @@ export class Ledger {
         select tasks.id from tasks join i on i.id = tasks.id
          where tasks.status = 'running'
          order by tasks.id
-           for update of tasks skip locked
+           for no key update of tasks skip locked
       )
       update tasks set progress = i.progress
         from i join locked on locked.id = i.id
-       where tasks.id = i.id`;
+       where tasks.id = i.id
+      returning tasks.id`;
+    return new Set(rows.map((r) => r.id));
   }
 
   /** Worker node liveness rows, on the ledger's connection (what a worker node's heartbeat writes). */
