@@ -53,7 +53,8 @@ describe("a task end to end: HTTP, ledger, BullMQ, worker, ledger", () => {
   });
 
   test("sleep completes after its time, reporting progress on the way", async () => {
-    const res = await stack.request("POST", "/v1/tasks", { type: "sleep", payload: { ms: 300 } });
+    // Long enough that progress (written at most every 250 ms) is seen before the end.
+    const res = await stack.request("POST", "/v1/tasks", { type: "sleep", payload: { ms: 1000 } });
     expect(res.status).toBe(202);
     const { id } = (await res.json()) as Task;
     const progressSeen = await eventually(
@@ -66,10 +67,10 @@ describe("a task end to end: HTTP, ledger, BullMQ, worker, ledger", () => {
     expect(progressSeen).toBeGreaterThan(0);
     const done = await waitFinal(id);
     expect(done.status).toBe("completed");
-    expect(done.result).toEqual({ sleptMs: 300 });
+    expect(done.result).toEqual({ sleptMs: 1000 });
     const attempts = (await (await stack.request("GET", `/v1/tasks/${id}/attempts`)).json()) as { attempts: Attempt[] };
     expect(attempts.attempts.map((a) => a.outcome)).toEqual(["completed"]);
-    expect(attempts.attempts[0]?.durationMs ?? 0).toBeGreaterThanOrEqual(290);
+    expect(attempts.attempts[0]?.durationMs ?? 0).toBeGreaterThanOrEqual(990);
   });
 
   test("GET /v1/nodes lists the running node as up, with what it serves", async () => {

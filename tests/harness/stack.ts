@@ -67,6 +67,7 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
     maxBodyBytes: 1_048_576,
     audit: runtime.audit,
     limiter: new RedisRateLimiter(runtime.redis, prefix, log),
+    dispatcher: runtime.dispatcher,
     checks: {
       postgres: async () => void (await runtime.pg.sql`select 1`),
       redis: async () => void (await runtime.redis.ping()),

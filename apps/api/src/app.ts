@@ -1,7 +1,7 @@
 import type { Logger, ReadinessCheck } from "@conveyor/core";
 import type { AuditLog, KeyStore, NodeRegistry } from "@conveyor/db";
 import type { TaskCatalog } from "@conveyor/handlers";
-import type { Queues, Scheduler } from "@conveyor/scheduler";
+import type { Dispatcher, Queues, Scheduler } from "@conveyor/scheduler";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
@@ -10,9 +10,11 @@ import { type Authenticator, type AuthVars, requireAuth } from "./auth/index.ts"
 import { jsonBody } from "./body/index.ts";
 import { errorHandler, notFound } from "./errors/index.ts";
 import { openApiRoutes } from "./openapi/index.ts";
+import { createApiMetrics, prometheusRoutes } from "./prometheus.ts";
 import { type SubmissionLimiter, unlimited } from "./rate-limit/index.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { keyRoutes } from "./routes/keys.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 import { nodeRoutes } from "./routes/nodes.ts";
 import { queueRoutes } from "./routes/queues.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
@@ -37,6 +39,10 @@ export interface ApiDeps {
   limiter?: SubmissionLimiter;
   /** Browser origins allowed to call `/v1` with credentials (CORS_ORIGINS); default none: CORS off. */
   corsOrigins?: string[];
+  /** `GET /metrics` (METRICS_ENABLED); default true. */
+  metricsEnabled?: boolean;
+  /** BullMQ job counts for the `conveyor_queue_*` gauges; without it they are left out. */
+  dispatcher?: Pick<Dispatcher, "counts">;
 }
 
 /** The HTTP API. Thin: it authenticates, validates, and calls the scheduler. */
@@ -45,6 +51,17 @@ export function createApp(deps: ApiDeps) {
   app.onError(errorHandler(deps.log));
   app.notFound(notFound);
 
+  if (deps.metricsEnabled ?? true) {
+    // First, so every request is counted and timed, error answers included.
+    const metrics = createApiMetrics({
+      types: () => deps.catalog.types,
+      dispatcher: deps.dispatcher,
+      nodes: deps.nodes,
+      log: deps.log,
+    });
+    app.use("*", metrics.middleware);
+    app.route("/", prometheusRoutes(metrics.registry));
+  }
   app.route("/", healthRoutes(deps.checks));
   app.route("/", openApiRoutes());
 
@@ -70,6 +87,7 @@ export function createApp(deps: ApiDeps) {
   v1.route("/queues", queueRoutes(deps.queues));
   v1.route("/task-types", taskTypeRoutes(deps.catalog));
   v1.route("/nodes", nodeRoutes(deps.nodes));
+  v1.route("/metrics", metricsRoutes(deps.scheduler));
   v1.route("/audit", auditRoutes(deps.audit));
   v1.get("/whoami", (c) => {
     const { tenant, name, scopes } = c.get("principal");

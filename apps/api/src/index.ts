@@ -26,6 +26,8 @@ const app = createApp({
   audit: runtime.audit,
   limiter: new RedisRateLimiter(runtime.redis, env.QUEUE_PREFIX, log),
   corsOrigins: env.CORS_ORIGINS,
+  metricsEnabled: env.METRICS_ENABLED,
+  dispatcher: runtime.dispatcher,
   checks: {
     postgres: async () => void (await runtime.pg.sql`select 1`),
     redis: async () => void (await runtime.redis.ping()),

@@ -19,6 +19,7 @@ const node = createWorkerNode({
   types,
   concurrency: parseConcurrency(env.WORKER_CONCURRENCY, runtime.catalog, types),
   lockMs: env.JOB_LOCK_MS,
+  metricsEnabled: env.METRICS_ENABLED,
   checks: {
     postgres: async () => void (await runtime.pg.sql`select 1`),
     redis: async () => void (await runtime.redis.ping()),

@@ -19,8 +19,10 @@ import { createWorkerHttp } from "./app.ts";
 import type { ConcurrencyRange } from "./concurrency.ts";
 import { execute, type RunOutcome } from "./executor.ts";
 import { Heartbeat } from "./heartbeat.ts";
+import { MetricsRecorder } from "./metrics.ts";
 import { persist } from "./persist.ts";
 import { ProgressReporter } from "./progress.ts";
+import { WorkerMetrics } from "./prometheus.ts";
 import { TaskLog } from "./task-log.ts";
 
 export interface WorkerNodeDeps {
@@ -41,6 +43,10 @@ export interface WorkerNodeDeps {
   version?: string;
   /** How often the node reports it is alive (default 5 s; tests use less). */
   heartbeatMs?: number;
+  /** How often per-minute metrics are written to PostgreSQL (default 5 s). */
+  metricsFlushMs?: number;
+  /** `GET /metrics` on the node's HTTP app (METRICS_ENABLED); default true. */
+  metricsEnabled?: boolean;
 }
 
 /** Carries the delay the ledger recorded for a retry to BullMQ's custom backoff strategy. */
@@ -77,16 +83,21 @@ export class WorkerNode {
   private heartbeat: Heartbeat | undefined;
   private readonly progress: ProgressReporter;
   private readonly taskLog: TaskLog;
-  /** `/healthz` and `/readyz` for this node. */
+  private readonly metrics: MetricsRecorder;
+  /** What `GET /metrics` serves; undefined when metrics are off. */
+  private readonly prometheus: WorkerMetrics | undefined;
+  /** `/healthz`, `/readyz` and `/metrics` for this node. */
   readonly http: ReturnType<typeof createWorkerHttp>;
 
   constructor(private readonly deps: WorkerNodeDeps) {
     this.id = deps.nodeId ?? newNodeId();
     this.progress = new ProgressReporter(deps.ledger, deps.events, deps.log);
     this.taskLog = new TaskLog(deps.ledger, deps.log);
+    this.metrics = new MetricsRecorder(deps.ledger.metrics(), this.id, deps.log, deps.metricsFlushMs);
     this.types = deps.types?.length ? deps.types : deps.catalog.types;
     for (const t of this.types) deps.catalog.get(t);
-    this.http = createWorkerHttp(this, deps.checks ?? {});
+    this.prometheus = (deps.metricsEnabled ?? true) ? new WorkerMetrics(() => this.active.size) : undefined;
+    this.http = createWorkerHttp(this, deps.checks ?? {}, this.prometheus?.registry);
   }
 
   /** Starts taking jobs for every served type. */
@@ -128,6 +139,7 @@ export class WorkerNode {
     await Promise.all([...this.workers.values()].map((w) => w.waitUntilReady()));
     await this.listenForCancels();
     await this.startHeartbeat();
+    this.metrics.start();
     this.deps.log.info({ node: this.id, types: this.types }, "worker node started");
   }
 
@@ -190,8 +202,11 @@ export class WorkerNode {
       return;
     }
     this.active.add(taskId);
+    const startedAt = performance.now();
     try {
       const { task, n } = started;
+      this.metrics.recordStart(task, started.waitMs);
+      this.prometheus?.attemptStarted(task.type, task.dueAt);
       await events.publish(taskEvent(task));
       const outcome = await execute(
         def,
@@ -206,7 +221,7 @@ export class WorkerNode {
       );
       this.progress.forget(taskId);
       await this.taskLog.end(taskId, n);
-      await this.record(task, n, outcome, job, token);
+      await this.record(task, n, outcome, job, token, performance.now() - startedAt);
     } finally {
       this.active.delete(taskId);
     }
@@ -219,6 +234,7 @@ export class WorkerNode {
     outcome: RunOutcome,
     job: Job<JobData>,
     token: string | undefined,
+    runMs: number,
   ): Promise<void> {
     // A killed process never gets to write its outcome nor answer BullMQ: leave the attempt open.
     if (this.killed) return new Promise<never>(() => {});
@@ -234,6 +250,8 @@ export class WorkerNode {
           result: outcome.result,
         }),
       );
+      this.metrics.recordEnd(task, "completed", runMs, row?.status ?? null);
+      this.prometheus?.attemptEnded(task.type, "completed", runMs, row?.status ?? null);
       if (row) await events.publish(taskEvent(row));
       return;
     }
@@ -260,6 +278,8 @@ export class WorkerNode {
         dueAt: again ? new Date(Date.now() + delayMs) : undefined,
       }),
     );
+    this.metrics.recordEnd(task, outcome.outcome, runMs, row?.status ?? null);
+    this.prometheus?.attemptEnded(task.type, outcome.outcome, runMs, row?.status ?? null);
     if (row) await events.publish(taskEvent(row));
     if (!again) throw new UnrecoverableError(`${error.code}: ${error.message}`);
     if (outcome.outcome === "interrupted") {
@@ -289,6 +309,8 @@ export class WorkerNode {
     this.progress.stop();
     await this.taskLog.flush();
     this.taskLog.stop();
+    await this.metrics.close();
+    this.prometheus?.close();
     for (const c of this.connections) c.disconnect();
     this.deps.log.info({ node: this.id }, "worker node stopped");
   }
@@ -305,6 +327,8 @@ export class WorkerNode {
     // Handlers stop where they are; what they return is dropped (see `record`).
     this.progress.stop();
     this.taskLog.stop();
+    this.metrics.stop();
+    this.prometheus?.close();
     this.shutdown.abort(new Error("killed"));
     await Promise.allSettled([...this.workers.values()].map((w) => w.close(true)));
     for (const c of this.connections) c.disconnect();

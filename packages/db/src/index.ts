@@ -2,6 +2,7 @@ export * from "./audit.ts";
 export * from "./client.ts";
 export * from "./keys.ts";
 export * from "./ledger.ts";
+export * from "./metrics.ts";
 export * from "./migrate.ts";
 export * from "./nodes.ts";
 export * from "./reconcile-queries.ts";

@@ -9,6 +9,7 @@ import {
 import { and, asc, desc, eq, gte, inArray, lt, or, sql } from "drizzle-orm";
 import type { Sql } from "postgres";
 import type { DbHandle } from "./client.ts";
+import { MetricsStore } from "./metrics.ts";
 import { NodeRegistry } from "./nodes.ts";
 import {
   type AttemptRow,
@@ -98,6 +99,8 @@ export interface StartedAttempt {
   n: number;
   /** Attempts closed as `stalled` when this one opened (their node had died). */
   stalledNow: number;
+  /** How long the task waited from being due to this attempt's start (the attempt's `wait_ms`). */
+  waitMs: number;
 }
 
 export interface AttemptEnd {
@@ -236,7 +239,7 @@ export class Ledger {
     });
     // Sorted, so concurrent batches tend to lock rows in the same order (a deadlock is retried anyway).
     const unique = [...first.keys()].sort();
-    const rows = await sql<(Record<string, unknown> & { n: number; stalledNow: number })[]>`
+    const rows = await sql<(Record<string, unknown> & { n: number; stalledNow: number; waitMs: number })[]>`
       with input as (
         select * from unnest(${unique}::uuid[], ${unique.map((id) => items[first.get(id) as number]?.node ?? "")}::text[])
           as i(task_id, node)
@@ -262,12 +265,15 @@ export class Ledger {
         select id, attempts, tenant, type, node, 'running', now(),
                greatest(0, extract(epoch from now() - due_at) * 1000)::int
           from t
-        returning task_id, n
+        returning task_id, n, wait_ms
       )
-      select ${sql.unsafe(taskColumns("t"))}, a.n, coalesce(s.c, 0) as "stalledNow"
+      select ${sql.unsafe(taskColumns("t"))}, a.n, coalesce(s.c, 0) as "stalledNow", a.wait_ms as "waitMs"
         from t join a on a.task_id = t.id left join stalled s on s.task_id = t.id`;
     const byId = new Map(
-      rows.map(({ n, stalledNow, ...task }) => [task.id as string, { task: rawTask(task), n, stalledNow }]),
+      rows.map(({ n, stalledNow, waitMs, ...task }) => [
+        task.id as string,
+        { task: rawTask(task), n, stalledNow, waitMs },
+      ]),
     );
     // A task asked for twice in one batch runs once: the later ask gets null, as after a cancel.
     return items.map((it, i) => (first.get(it.taskId) === i ? (byId.get(it.taskId) ?? null) : null));
@@ -551,5 +557,10 @@ export class Ledger {
   /** Worker node liveness rows, on the ledger's connection (what a worker node's heartbeat writes). */
   nodes(): NodeRegistry {
     return new NodeRegistry(this.pg);
+  }
+
+  /** Per-minute task metrics, on the ledger's connection (what a worker node's recorder writes). */
+  metrics(): MetricsStore {
+    return new MetricsStore(this.pg);
   }
 }

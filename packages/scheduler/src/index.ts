@@ -2,6 +2,7 @@ export * from "./backoff.ts";
 export * from "./dispatch.ts";
 export * from "./events.ts";
 export * from "./input.ts";
+export * from "./metrics.ts";
 export * from "./queues.ts";
 export * from "./reconciler.ts";
 export * from "./runtime.ts";

@@ -1,6 +1,7 @@
 import { type Logger, type Priority, queueName, type RedisClient, waitReady, withTimeout } from "@conveyor/core";
 import {
   type DbHandle,
+  MetricsStore,
   NODE_LOST_AFTER_MS,
   NodeRegistry,
   type PendingCursor,
@@ -40,6 +41,8 @@ export interface ReconcilerDeps {
   intervalMs: number;
   /** `TASK_RETENTION_DAYS`: finished tasks older than this are deleted. */
   retentionDays: number;
+  /** `METRICS_RETENTION_DAYS`: metric rollups of minutes older than this are deleted (default 30). */
+  metricsRetentionDays?: number;
   /** The worker nodes' heartbeat period: a node silent for max(15 s, twice this) is dead. */
   heartbeatMs?: number;
   /** Tasks written more recently than this are left alone: their submit may be adding the job right now (tests: 0). */
@@ -65,6 +68,7 @@ export interface ReconcileReport {
   resumed: string[];
   prunedTasks: number;
   prunedNodes: number;
+  prunedRollups: number;
   /** Steps that did not finish (PostgreSQL or Redis away); the next run tries again. */
   errors: string[];
 }
@@ -81,6 +85,7 @@ export class Reconciler {
   readonly id: string;
   private readonly queries: ReconcileQueries;
   private readonly nodes: NodeRegistry;
+  private readonly metrics: MetricsStore;
   private readonly staleMs: number;
   private readonly minAgeMs: number;
   private leading = false;
@@ -92,6 +97,7 @@ export class Reconciler {
     this.id = deps.id ?? crypto.randomUUID();
     this.queries = new ReconcileQueries(deps.pg);
     this.nodes = new NodeRegistry(deps.pg);
+    this.metrics = new MetricsStore(deps.pg);
     this.staleMs = Math.max(NODE_LOST_AFTER_MS, 2 * (deps.heartbeatMs ?? DEFAULT_HEARTBEAT_MS));
     this.minAgeMs = deps.minAgeMs ?? DEFAULT_MIN_AGE_MS;
   }
@@ -146,6 +152,7 @@ export class Reconciler {
       resumed: [],
       prunedTasks: 0,
       prunedNodes: 0,
+      prunedRollups: 0,
       errors: [],
     };
     report.leader = await this.holdLead().catch((err) => {
@@ -277,7 +284,7 @@ export class Reconciler {
     return missing;
   }
 
-  /** Deletes finished tasks past retention (in batches) and nodes silent for over an hour. */
+  /** Deletes finished tasks and metric rollups past retention (in batches) and nodes silent for over an hour. */
   private async prune(report: ReconcileReport): Promise<void> {
     const olderThanMs = this.deps.retentionDays * 86_400_000;
     for (let i = 0; i < MAX_PRUNE_BATCHES; i++) {
@@ -286,6 +293,12 @@ export class Reconciler {
       if (n < PRUNE_BATCH) break;
     }
     report.prunedNodes = await this.nodes.pruneNodes();
+    const rollupsOlderThanMs = (this.deps.metricsRetentionDays ?? 30) * 86_400_000;
+    for (let i = 0; i < MAX_PRUNE_BATCHES; i++) {
+      const n = await this.metrics.prune(rollupsOlderThanMs, PRUNE_BATCH);
+      report.prunedRollups += n;
+      if (n < PRUNE_BATCH) break;
+    }
   }
 }
 

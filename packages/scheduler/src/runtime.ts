@@ -18,7 +18,7 @@ export interface RuntimeOptions {
   appName: string;
   dbPoolSize?: number;
   /** Run a reconciler in this process (one leader at a time across all of them). */
-  reconcile?: { intervalMs: number; retentionDays: number };
+  reconcile?: { intervalMs: number; retentionDays: number; metricsRetentionDays?: number };
 }
 
 /** Everything a process needs to submit and track tasks, wired to real PostgreSQL and Redis. */
@@ -85,7 +85,11 @@ export function createRuntimeFromEnv(env: Env, services: Services, log: Logger, 
     queuePrefix: env.QUEUE_PREFIX,
     log,
     appName,
-    reconcile: { intervalMs: env.RECONCILE_INTERVAL_MS, retentionDays: env.TASK_RETENTION_DAYS },
+    reconcile: {
+      intervalMs: env.RECONCILE_INTERVAL_MS,
+      retentionDays: env.TASK_RETENTION_DAYS,
+      metricsRetentionDays: env.METRICS_RETENTION_DAYS,
+    },
     catalog: new TaskCatalog(builtInTypes({ ssrfAllowHosts: env.SSRF_ALLOW_HOSTS })),
   });
 }

@@ -24,6 +24,7 @@ import type { TaskCatalog } from "@conveyor/handlers";
 import type { Dispatcher } from "./dispatch.ts";
 import type { EventPublisher } from "./events.ts";
 import type { SubmitTask } from "./input.ts";
+import { type MetricsWindow, metricsReport, metricsSeries } from "./metrics.ts";
 import { type Attempt, type Task, toAttempt, toTask } from "./view.ts";
 
 export interface SchedulerDeps {
@@ -282,6 +283,16 @@ export class Scheduler {
   /** Tasks per status, counted in the ledger. */
   summary(query: { tenant: string | null; type?: string; since?: Date }) {
     return orUnavailable("summary", () => this.deps.ledger.countByStatus(query));
+  }
+
+  /** Task metrics over the whole minutes of `window` (`GET /v1/metrics`); `tenant` null: every tenant. */
+  metrics(query: { tenant: string | null; window: MetricsWindow }) {
+    return orUnavailable("metrics", () => metricsReport(this.deps.ledger.metrics(), query));
+  }
+
+  /** Task metrics per step over `window` (`GET /v1/metrics/series`). */
+  metricsSeries(query: { tenant: string | null; window: MetricsWindow; step: MetricsWindow }) {
+    return orUnavailable("metrics", () => metricsSeries(this.deps.ledger.metrics(), query));
   }
 
   /**

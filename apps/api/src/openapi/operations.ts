@@ -2,6 +2,8 @@ import type { Scope } from "@conveyor/core";
 import {
   GetTaskQuery,
   ListTasksQuery,
+  MetricsQuery,
+  MetricsSeriesQuery,
   PatchQueue,
   RetryFailed,
   SubmitBatch,
@@ -18,6 +20,8 @@ import {
   AuditList,
   CreatedKey,
   Health,
+  Metrics,
+  MetricsSeries,
   NodeList,
   Queue,
   QueueList,
@@ -67,6 +71,7 @@ export const TAGS = [
   { name: "task types", description: "What can be submitted" },
   { name: "queues", description: "One queue per task type: counts, pause and resume (admin)" },
   { name: "nodes", description: "Worker nodes and their liveness (admin)" },
+  { name: "metrics", description: "Throughput, success rate, run and wait times over recent minutes" },
   { name: "identity", description: "Who the caller is; browser sessions" },
   { name: "keys", description: "API keys: each belongs to a tenant and holds scopes (admin)" },
   { name: "audit", description: "Who changed what (admin)" },
@@ -270,6 +275,29 @@ export const OPERATIONS: readonly Operation[] = [
   },
   {
     method: "get",
+    path: "/v1/metrics",
+    operationId: "getMetrics",
+    tag: "metrics",
+    summary: "Task metrics over the whole minutes of a window, overall and per type",
+    description:
+      "The window's last minute is the current one. Quantiles merge per-minute sketches, so they hold over " +
+      "any window. A tenant key sees its own tenant; admin sees all.",
+    scope: "tasks:read",
+    query: MetricsQuery,
+    responses: { 200: Metrics },
+  },
+  {
+    method: "get",
+    path: "/v1/metrics/series",
+    operationId: "getMetricsSeries",
+    tag: "metrics",
+    summary: "Task metrics per step over a window, for charts",
+    scope: "tasks:read",
+    query: MetricsSeriesQuery,
+    responses: { 200: MetricsSeries },
+  },
+  {
+    method: "get",
     path: "/v1/task-types",
     operationId: "listTaskTypes",
     tag: "task types",
@@ -376,6 +404,20 @@ export const OPERATIONS: readonly Operation[] = [
       200: { description: "Ready", schema: Readiness },
       503: { description: "A dependency does not answer", schema: Readiness },
     },
+  },
+  {
+    method: "get",
+    path: "/metrics",
+    operationId: "metrics",
+    tag: "health",
+    summary: "Prometheus metrics: HTTP traffic, queue depths per task type, worker nodes by status",
+    description:
+      "Prometheus text format 0.0.4. Per-type series carry the label `type`; HTTP series carry the matched " +
+      "route pattern (`/v1/tasks/:id`), never the raw path. Queue and node gauges are read at scrape time and " +
+      "left out when Redis or PostgreSQL does not answer within 2 s. Each worker node serves its own task " +
+      "metrics on `WORKER_PORT`. Off with `METRICS_ENABLED=false` (then 404).",
+    scope: "none",
+    responses: { 200: "The metrics, as `text/plain; version=0.0.4`", 404: "not_found: metrics are turned off" },
   },
   {
     method: "get",

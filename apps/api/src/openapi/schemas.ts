@@ -1,5 +1,11 @@
 import { ATTEMPT_OUTCOMES, PRIORITIES, SCOPES, TASK_ERROR_CODES, TASK_STATUSES } from "@conveyor/core";
-import { type Attempt as AttemptView, Backoff, SubmitTask, type Task as TaskView } from "@conveyor/scheduler";
+import {
+  type Attempt as AttemptView,
+  Backoff,
+  type MetricsReport,
+  SubmitTask,
+  type Task as TaskView,
+} from "@conveyor/scheduler";
 import { z } from "zod";
 
 // The shapes the API answers with, as the contract writes them. They document answers and are
@@ -205,6 +211,42 @@ export const WorkerNode = z.object({
 
 export const NodeList = z.object({ nodes: z.array(WorkerNode) });
 
+const ms = z.number().nullable();
+
+/** Durations in ms over a window; all null when nothing was measured. Quantiles are within 1% (DDSketch). */
+export const TimeSummary = z.object({ avg: ms, min: ms, max: ms, p50: ms, p95: ms, p99: ms });
+
+const MetricsFigures = z.object({
+  throughputPerSec: z.number().describe("Tasks that reached completed or failed, per second of the window"),
+  completed: z.number().int().describe("Tasks that completed in the window"),
+  failed: z.number().int().describe("Tasks that failed for good in the window (a retried attempt is not one)"),
+  successRate: z.number().nullable().describe("completed / (completed + failed); null when both are 0"),
+  runTimeMs: TimeSummary.describe("Attempt start to end, of attempts that ended in the window (any outcome)"),
+  waitTimeMs: TimeSummary.describe("Due (or submitted) to attempt start, of attempts that started in the window"),
+  pending: z.number().int().describe("Now: tasks queued, or delayed and due, in the ledger"),
+  running: z.number().int().describe("Now: running tasks in the ledger"),
+  activeNodes: z.number().int().describe("Now: worker nodes up (serving the type, under byType)"),
+});
+
+export const Metrics = MetricsFigures.extend({
+  window: z.enum(["1m", "5m", "15m", "1h", "24h"]),
+  byType: z.record(z.string(), MetricsFigures).describe("The same figures per task type"),
+});
+
+export const MetricsSeries = z.object({
+  points: z
+    .array(
+      z.object({
+        at: dateTime.describe("Start of the step"),
+        completed: z.number().int(),
+        failed: z.number().int(),
+        runTimeMs: TimeSummary,
+        waitTimeMs: TimeSummary,
+      }),
+    )
+    .describe("One per step, oldest first; the last holds the current minute; empty steps have zeros and nulls"),
+});
+
 /** One entry of `GET /v1/audit`: a change, who made it, and on what. */
 export const AuditEntry = z.object({
   at: dateTime,
@@ -251,6 +293,9 @@ export const NAMED_SCHEMAS: Record<string, z.ZodType> = {
   NodeList,
   AuditEntry,
   AuditList,
+  TimeSummary,
+  Metrics,
+  MetricsSeries,
 };
 
 // Compile-time guard: the documented Task and Attempt have exactly the fields the scheduler's
@@ -259,3 +304,4 @@ type SameKeys<A, B> = [Exclude<keyof A, keyof B>, Exclude<keyof B, keyof A>] ext
 type Assert<T extends true> = T;
 type _TaskFieldsMatch = Assert<SameKeys<z.infer<typeof Task>, TaskView>>;
 type _AttemptFieldsMatch = Assert<SameKeys<z.infer<typeof Attempt>, AttemptView>>;
+type _MetricsFieldsMatch = Assert<SameKeys<z.infer<typeof Metrics>, MetricsReport>>;

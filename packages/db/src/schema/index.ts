@@ -1,5 +1,6 @@
 export * from "./api-keys.ts";
 export * from "./audit-log.ts";
+export * from "./metric-rollups.ts";
 export * from "./nodes.ts";
 export * from "./queue-settings.ts";
 export * from "./sessions.ts";
