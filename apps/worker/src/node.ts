@@ -207,7 +207,8 @@ export class WorkerNode {
       const { task, n } = started;
       this.metrics.recordStart(task, started.waitMs);
       this.prometheus?.attemptStarted(task.type, task.dueAt);
-      await events.publish(taskEvent(task));
+      // Not awaited: the handler need not wait for Redis. Events leave in order (one FIFO batcher).
+      void events.publish(taskEvent(task));
       const outcome = await execute(
         def,
         task.payload,
@@ -252,7 +253,7 @@ export class WorkerNode {
       );
       this.metrics.recordEnd(task, "completed", runMs, row?.status ?? null);
       this.prometheus?.attemptEnded(task.type, "completed", runMs, row?.status ?? null);
-      if (row) await events.publish(taskEvent(row));
+      if (row) void events.publish(taskEvent(row));
       return;
     }
     // BullMQ counts failed attempts only: stalls and interruptions do not use one up.
@@ -280,7 +281,7 @@ export class WorkerNode {
     );
     this.metrics.recordEnd(task, outcome.outcome, runMs, row?.status ?? null);
     this.prometheus?.attemptEnded(task.type, outcome.outcome, runMs, row?.status ?? null);
-    if (row) await events.publish(taskEvent(row));
+    if (row) void events.publish(taskEvent(row));
     if (!again) throw new UnrecoverableError(`${error.code}: ${error.message}`);
     if (outcome.outcome === "interrupted") {
       // Handed back by a draining node: back to waiting without using up an attempt.

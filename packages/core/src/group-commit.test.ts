@@ -58,3 +58,18 @@ describe("GroupCommit", () => {
     expect(results.every((r) => r.status === "rejected")).toBe(true);
   });
 });
+
+describe("GroupCommit.idle", () => {
+  test("resolves at once when nothing is pending, and after the last batch otherwise", async () => {
+    const done: number[] = [];
+    const gc = new GroupCommit<number, number>(async (items) => {
+      await Bun.sleep(5);
+      done.push(...items);
+      return items;
+    });
+    await gc.idle();
+    for (const i of [1, 2, 3]) void gc.submit(i);
+    await gc.idle();
+    expect(done.sort()).toEqual([1, 2, 3]);
+  });
+});

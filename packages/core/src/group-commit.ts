@@ -25,6 +25,14 @@ export class GroupCommit<I, O> {
     private readonly opts: GroupCommitOptions = {},
   ) {}
 
+  private idleWaiters: (() => void)[] = [];
+
+  /** Resolves once nothing is queued or in flight (for a clean shutdown). */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   /** Queues one item; resolves with its result when its batch commits. */
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
@@ -58,6 +66,7 @@ export class GroupCommit<I, O> {
     } finally {
       this.inFlight--;
       if (this.queue.length > 0) void this.flush();
+      else if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }
 }

@@ -7,6 +7,7 @@ import {
   TASK_EVENT_NAME,
   type TaskEvent,
   whenReady,
+  withTimeout,
 } from "@conveyor/core";
 import { QueueEventsProducer } from "bullmq";
 
@@ -76,7 +77,9 @@ export class EventPublisher {
     }
   }
 
-  close(): Promise<void> {
-    return this.producer.close();
+  /** Sends what is queued, then closes. */
+  async close(): Promise<void> {
+    await withTimeout(this.batches.idle(), 2000, "event flush").catch(() => {});
+    await this.producer.close();
   }
 }
