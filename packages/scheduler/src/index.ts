@@ -1,3 +1,4 @@
+export * from "./auth.ts";
 export * from "./backoff.ts";
 export * from "./dispatch.ts";
 export * from "./events.ts";
