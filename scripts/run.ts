@@ -1,6 +1,6 @@
 /**
  * `bun run dev` (--watch) and `bun run start`: finds or starts PostgreSQL and Redis once,
- * applies migrations, then runs the api and a worker as child processes and prints where
+ * applies migrations, then runs the api, a worker and the monitor as child processes and prints where
  * they are. Ctrl-C stops the children, then whatever this script started.
  */
 
@@ -16,12 +16,14 @@ const root = projectRoot();
 const services = await resolveServices(env, log, dataDir(env, root));
 const admin = resolveAdminKey(env.ADMIN_API_KEY, dataDir(env, root));
 const apiPort = env.API_PORT === 0 ? freePort() : env.API_PORT;
+const monitorPort = env.MONITOR_PORT === 0 ? freePort() : env.MONITOR_PORT;
 
 const childEnv: Record<string, string> = {
   ...(process.env as Record<string, string>),
   DATABASE_URL: services.databaseUrl,
   ADMIN_API_KEY: admin.key,
   API_PORT: String(apiPort),
+  MONITOR_PORT: String(monitorPort),
   // Migrations ran above, once.
   MIGRATE_ON_START: "false",
 };
@@ -30,6 +32,7 @@ if (env.REDIS_CLUSTER_NODES.length === 0) childEnv.REDIS_URL = services.redis.ur
 const apps = [
   { name: "api", entry: "apps/api/src/index.ts" },
   { name: "worker", entry: "apps/worker/src/index.ts" },
+  { name: "monitor", entry: "apps/monitor/src/index.ts" },
 ];
 
 const children: Subprocess[] = apps.map(({ name, entry }) => {
@@ -67,6 +70,7 @@ const lines = [
   `Conveyor is running${watch ? " (watching for changes)" : ""}`,
   `  API     http://127.0.0.1:${apiPort}`,
   `  worker  http://127.0.0.1:${env.WORKER_PORT || "(a free port, see its log)"}/healthz`,
+  `  monitor http://127.0.0.1:${monitorPort}`,
 ];
 if (admin.generated) lines.push(`  admin API key (new; kept in ${admin.file}): ${admin.key}`);
 else if (admin.file) lines.push(`  admin API key: in ${admin.file}`);

@@ -1,0 +1,45 @@
+import { createLogger, dataDir, parseEnv, projectRoot, resolveAdminKey } from "@conveyor/core";
+import { createAuthenticator, createRuntimeFromEnv, resolveServices } from "@conveyor/scheduler";
+import { createMonitor } from "./app.ts";
+
+// The monitor process: read env, wire real dependencies, serve.
+const env = parseEnv();
+const log = createLogger("monitor", env.LOG_LEVEL);
+const root = projectRoot();
+const services = await resolveServices(env, log, dataDir(env, root));
+const admin = resolveAdminKey(env.ADMIN_API_KEY, dataDir(env, root));
+const runtime = createRuntimeFromEnv(env, services, log, "conveyor-monitor");
+
+const monitor = createMonitor({
+  authenticator: createAuthenticator({ keys: runtime.keys, adminKey: admin.key }),
+  redis: services.redis,
+  queuePrefix: env.QUEUE_PREFIX,
+  apiUrl: env.API_URL ?? `http://127.0.0.1:${env.API_PORT}`,
+  metrics: (tenant) => runtime.scheduler.metrics({ tenant, window: "1m" }),
+  log,
+  metricsEnabled: env.METRICS_ENABLED,
+  allowedOrigins: env.CORS_ORIGINS,
+});
+
+const server = Bun.serve({
+  port: env.MONITOR_PORT,
+  hostname: "0.0.0.0",
+  fetch: monitor.app.fetch,
+  websocket: monitor.websocket,
+  // SSE streams stay open; Bun's default idle timeout would cut them between keep-alive comments.
+  idleTimeout: 0,
+});
+log.info({ url: `http://127.0.0.1:${server.port}` }, "monitor listening");
+
+let stopping = false;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, async () => {
+    if (stopping) return;
+    stopping = true;
+    await monitor.close();
+    await server.stop();
+    await runtime.close();
+    await services.stop();
+    process.exit(0);
+  });
+}
