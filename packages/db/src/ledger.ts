@@ -77,6 +77,16 @@ const LEDGER_BATCHING = { isTransient: isRetryableDbError };
 
 const STALLED_ERROR: TaskError = { code: "stalled", message: "the node running this attempt stopped answering" };
 
+/** One cause of failure: `GET /v1/tasks/failures`. */
+export interface FailureGroup {
+  type: string;
+  code: string;
+  message: string;
+  count: number;
+  lastAt: Date;
+  sampleTaskId: string;
+}
+
 /** Filters of `GET /v1/tasks`. */
 export interface TaskListQuery {
   tenant: string | null;
@@ -446,6 +456,38 @@ export class Ledger {
       .limit(q.limit + 1);
     const page = rows.slice(0, q.limit);
     return { rows: page, nextCursor: rows.length > q.limit ? (page.at(-1)?.id ?? null) : null };
+  }
+
+  /** Failed tasks grouped by cause (type, error code and message), the largest groups first. */
+  async failureGroups(q: {
+    tenant: string | null;
+    type?: string;
+    since?: Date;
+    limit?: number;
+  }): Promise<FailureGroup[]> {
+    const rows = await this.pg.db
+      .select({
+        type: tasks.type,
+        code: sql<string>`coalesce(${tasks.error}->>'code', 'unknown')`,
+        message: sql<string>`coalesce(${tasks.error}->>'message', '')`,
+        count: sql<number>`count(*)::int`,
+        lastAt: sql<string>`max(${tasks.finishedAt})`,
+        sampleTaskId: sql<string>`(array_agg(${tasks.id} order by ${tasks.finishedAt} desc))[1]`,
+      })
+      .from(tasks)
+      .where(
+        and(
+          eq(tasks.status, "failed"),
+          q.tenant === null ? undefined : eq(tasks.tenant, q.tenant),
+          q.type ? eq(tasks.type, q.type) : undefined,
+          q.since ? gte(tasks.finishedAt, q.since) : undefined,
+        ),
+      )
+      .groupBy(tasks.type, sql`2`, sql`3`)
+      .orderBy(sql`count(*) desc`, sql`max(${tasks.finishedAt}) desc`)
+      .limit(q.limit ?? 100);
+    // Aggregates come back as the driver's text: the timestamp is made a Date here.
+    return rows.map((r) => ({ ...r, lastAt: new Date(r.lastAt) }));
   }
 
   /** How many tasks are in each status, counted in the ledger. */

@@ -280,6 +280,12 @@ export class Scheduler {
     return { tasks: rows.map(toTask), nextCursor };
   }
 
+  /** Failed tasks of the tenant grouped by cause, largest first; `POST /v1/tasks/retry` retries a group. */
+  async failures(query: { tenant: string | null; type?: string; since?: Date }) {
+    const groups = await orUnavailable("failures", () => this.deps.ledger.failureGroups(query));
+    return groups.map((g) => ({ ...g, lastAt: g.lastAt.toISOString() }));
+  }
+
   /** Tasks per status, counted in the ledger. */
   summary(query: { tenant: string | null; type?: string; since?: Date }) {
     return orUnavailable("summary", () => this.deps.ledger.countByStatus(query));

@@ -179,6 +179,19 @@ export const TaskSummary = z.object({
   cancelled: z.number().int(),
 });
 
+export const FailureGroups = z.object({
+  groups: z.array(
+    z.object({
+      type: z.string(),
+      code: z.string().describe("The error code; `unknown` when a failed task has none"),
+      message: z.string(),
+      count: z.number().int(),
+      lastAt: dateTime,
+      sampleTaskId: z.string().describe("The group's most recent task"),
+    }),
+  ),
+});
+
 export const Retried = z.object({ retried: z.number().int().describe("How many failed tasks were queued again") });
 
 export const Queue = z.object({
@@ -287,6 +300,7 @@ export const NAMED_SCHEMAS: Record<string, z.ZodType> = {
   TaskBatch,
   TaskLogList,
   TaskSummary,
+  FailureGroups,
   Queue,
   QueueList,
   WorkerNode,

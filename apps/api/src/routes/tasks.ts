@@ -57,6 +57,11 @@ export function taskRoutes(scheduler: Scheduler, limiter: SubmissionLimiter) {
     return c.json(await scheduler.summary({ ...c.req.valid("query"), tenant: tenantFilter(c.get("principal")) }));
   });
 
+  app.get("/failures", requireScope("tasks:read"), validate("query", SummaryQuery), async (c) => {
+    const groups = await scheduler.failures({ ...c.req.valid("query"), tenant: tenantFilter(c.get("principal")) });
+    return c.json({ groups });
+  });
+
   app.get("/:id", requireScope("tasks:read"), validate("query", GetTaskQuery), async (c) => {
     const id = c.req.param("id");
     const tenant = tenantFilter(c.get("principal"));
