@@ -67,16 +67,39 @@ interface Caller {
 
 type Vars = { Variables: { caller: Caller } };
 
-const PAGE = `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Conveyor monitor</title></head>
-<body>
-<h1>Conveyor monitor</h1>
-<p>The dashboard is not built yet. The live feed is available now: <code>GET /events</code> (SSE) and
-<code>GET /ws</code> (WebSocket), authenticated by an API key or a session cookie; <code>/v1/*</code> is the API.</p>
-</body>
-</html>
-`;
+/** The dashboard's sources (apps/monitor/web), bundled once on first request and kept in memory. */
+const WEB_DIR = new URL("../web/", import.meta.url).pathname;
+/** Only the monitor's own script, styles and API: no inline code, nothing from elsewhere. */
+const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
+  "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+interface WebAssets {
+  html: string;
+  js: string;
+  css: string;
+}
+
+let webAssets: Promise<WebAssets> | undefined;
+
+/** Builds the dashboard (TypeScript bundled for the browser) once; a failed build is retried on the next request. */
+function loadWebAssets(): Promise<WebAssets> {
+  webAssets ??= (async () => {
+    const built = await Bun.build({ entrypoints: [`${WEB_DIR}app.ts`], target: "browser", minify: true });
+    const out = built.outputs[0];
+    if (!built.success || !out) throw new Error(built.logs.map(String).join("\n") || "the dashboard did not build");
+    const [html, js, css] = await Promise.all([
+      Bun.file(`${WEB_DIR}index.html`).text(),
+      out.text(),
+      Bun.file(`${WEB_DIR}app.css`).text(),
+    ]);
+    return { html, js, css };
+  })().catch((err: unknown) => {
+    webAssets = undefined;
+    throw err;
+  });
+  return webAssets;
+}
 
 /**
  * The monitor: one shared reader of the event stream fanned out to SSE and WebSocket clients
@@ -104,7 +127,20 @@ export function createMonitor(deps: MonitorDeps) {
     const { ready: ok, checks } = await checkReadiness({ redis: async () => void (await relay.commands.ping()) });
     return c.json({ status: ok ? "ready" : "unavailable", checks }, ok ? 200 : 503);
   });
-  app.get("/", (c) => c.html(PAGE));
+  const asset = (kind: keyof WebAssets, type: string) => async (c: Context<Vars>) => {
+    const body = (await loadWebAssets())[kind];
+    return c.body(body, 200, {
+      "content-type": type,
+      "cache-control": "no-cache",
+      "content-security-policy": PAGE_CSP,
+      "x-content-type-options": "nosniff",
+      "x-frame-options": "DENY",
+      "referrer-policy": "no-referrer",
+    });
+  };
+  app.get("/", asset("html", "text/html; charset=utf-8"));
+  app.get("/assets/app.js", asset("js", "text/javascript; charset=utf-8"));
+  app.get("/assets/app.css", asset("css", "text/css; charset=utf-8"));
   app.all("/v1/*", proxyToApi(deps.apiUrl, log));
 
   const authenticate = async (c: Context<Vars>, next: () => Promise<void>) => {
