@@ -144,6 +144,132 @@ describe("monitor: the dashboard in a browser", () => {
     }
   });
 
+  const go = (hash: string) =>
+    page.evaluate((h) => {
+      location.hash = h;
+    }, hash);
+
+  test("a timed-out task shows up on the failures page and its group is retried", async () => {
+    await step("failures", async () => {
+      const res = await stack.request("POST", "/v1/tasks", {
+        type: "sleep",
+        payload: { ms: 5000 },
+        timeoutMs: 50,
+        maxAttempts: 1,
+      });
+      expect(res.status).toBe(202);
+      const task = (await res.json()) as Task;
+      const done = await stack.request("GET", `/v1/tasks/${task.id}?waitMs=10000`);
+      expect(((await done.json()) as Task).status).toBe("failed");
+      await go("#/failures");
+      const row = page.locator('#failures-table tr[data-failure-type="sleep"][data-failure-code="timed_out"]');
+      await row.waitFor();
+      expect(await row.locator("td").nth(3).textContent()).toBe("1");
+      expect(await row.locator(`a[href="#/tasks/${task.id}"]`).count()).toBe(1);
+      if (SHOTS_FOR_REVIEW)
+        await page.screenshot({ path: join(SHOTS_FOR_REVIEW, "dashboard-failures.png"), fullPage: true });
+      await row.getByRole("button", { name: "Retry this group" }).click();
+      await page.locator("#failures-notice", { hasText: "1 retried" }).waitFor();
+      const again = await stack.request("GET", `/v1/tasks/${task.id}`);
+      expect(((await again.json()) as { attempts: number }).attempts).toBeGreaterThanOrEqual(1);
+    });
+  });
+
+  test("the submit page builds a form from the payload schema, validates it and opens the new task", async () => {
+    await step("submit", async () => {
+      const posted: string[] = [];
+      const watch = (r: { method(): string; url(): string }) => {
+        if (r.method() === "POST" && new URL(r.url()).pathname === "/v1/tasks") posted.push(r.url());
+      };
+      page.on("request", watch);
+      try {
+        await go("#/submit");
+        await page.locator("#submit-type").selectOption("sleep");
+        const ms = page.locator("#field-ms");
+        await ms.waitFor();
+        expect(await page.locator('[data-field="ms"] .required').count()).toBe(1);
+        await ms.fill("-5");
+        await page.locator("#submit-task").click();
+        await page.locator('[data-error-for="ms"]', { hasText: "at least 0" }).waitFor();
+        await ms.fill("");
+        await page.locator("#submit-task").click();
+        await page.locator('[data-error-for="ms"]', { hasText: "required" }).waitFor();
+        expect(posted).toEqual([]);
+        expect(page.url()).toContain("#/submit");
+        await ms.fill("200");
+        await page.locator("#submit-priority").selectOption("high");
+        if (SHOTS_FOR_REVIEW)
+          await page.screenshot({ path: join(SHOTS_FOR_REVIEW, "dashboard-submit.png"), fullPage: true });
+        await page.locator("#submit-task").click();
+        await page.waitForURL(/#\/tasks\/[0-9a-f-]+$/);
+        await page.locator('#task-status [data-status="completed"]').waitFor();
+        await page.locator("#task-payload", { hasText: "200" }).waitFor();
+        expect(posted.length).toBe(1);
+        const id = decodeURIComponent(page.url().split("#/tasks/")[1] ?? "");
+        const res = await stack.request("GET", `/v1/tasks/${id}`);
+        expect((await res.json()) as { priority: string; payload: unknown }).toMatchObject({
+          priority: "high",
+          payload: { ms: 200 },
+        });
+      } finally {
+        page.off("request", watch);
+      }
+    });
+  });
+
+  test("the queues page pauses and resumes the echo queue", async () => {
+    await step("queues", async () => {
+      await page.locator('header nav a[href="#/queues"]').click();
+      const row = page.locator('#queues-table tr[data-queue="echo"]');
+      await row.waitFor();
+      await row.locator('button[data-action="pause"]').click();
+      await row.locator('[data-queue-state="paused"]').waitFor();
+      const paused = await stack.request("GET", "/v1/queues");
+      const q = ((await paused.json()) as { queues: { type: string; paused: boolean }[] }).queues;
+      expect(q.find((x) => x.type === "echo")?.paused).toBe(true);
+      await row.locator('button[data-action="resume"]').click();
+      await row.locator('[data-queue-state="running"]').waitFor();
+      const resumed = await stack.request("GET", "/v1/queues");
+      const r = ((await resumed.json()) as { queues: { type: string; paused: boolean }[] }).queues;
+      expect(r.find((x) => x.type === "echo")?.paused).toBe(false);
+    });
+  });
+
+  test("the nodes page lists the running node as up", async () => {
+    await step("nodes", async () => {
+      await page.locator('header nav a[href="#/nodes"]').click();
+      await page.locator('#nodes-table [data-status="up"]').first().waitFor();
+      expect(await page.locator("#nodes-table tbody tr").first().textContent()).toContain("MB");
+    });
+  });
+
+  test("a read-only key sees failures without retry buttons, and no submit, queues or nodes pages", async () => {
+    await step("read-only", async () => {
+      const res = await stack.request("POST", "/v1/keys", {
+        tenant: "default",
+        name: "dashboard reader",
+        scopes: ["tasks:read"],
+      });
+      expect(res.status).toBe(201);
+      const { key } = (await res.json()) as { key: string };
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      try {
+        const reader = await context.newPage();
+        reader.setDefaultTimeout(10_000);
+        await reader.goto(`${served.url}/#/failures`);
+        await reader.locator("#api-key").fill(key);
+        await reader.getByRole("button", { name: "Log in" }).click();
+        await reader.locator('#failures-table tr[data-failure-type="sleep"]').waitFor();
+        expect(await reader.getByRole("button", { name: "Retry this group" }).count()).toBe(0);
+        for (const hidden of ["#/submit", "#/queues", "#/nodes"]) {
+          expect(await reader.locator(`header nav a[href="${hidden}"]`).count()).toBe(0);
+        }
+      } finally {
+        await context.close();
+      }
+    });
+  });
+
   test("the page logged no console errors and threw nothing", () => {
     expect(problems).toEqual([]);
   });

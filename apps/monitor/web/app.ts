@@ -75,6 +75,60 @@ interface Whoami {
   scopes: string[];
 }
 type Summary = Record<Status, number>;
+interface FailureGroup {
+  type: string;
+  code: string;
+  message: string;
+  count: number;
+  lastAt: string;
+  sampleTaskId: string;
+}
+interface JsonSchema {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  description?: string;
+}
+interface TaskType {
+  type: string;
+  description: string;
+  payloadSchema: JsonSchema;
+  defaults: Record<string, unknown>;
+}
+interface RateLimit {
+  max: number;
+  durationMs: number;
+}
+interface Queue {
+  type: string;
+  waiting: number;
+  delayed: number;
+  active: number;
+  failed: number;
+  paused: boolean;
+  rateLimit: RateLimit | null;
+  concurrency: number | null;
+}
+interface WorkerNode {
+  id: string;
+  host: string;
+  pid: number;
+  version: string;
+  startedAt: string;
+  lastSeenAt: string;
+  status: string;
+  types: string[];
+  concurrency: number;
+  active: number;
+  rssBytes: number | null;
+  eventLoopLagMs: number | null;
+}
+const PRIORITIES = ["critical", "high", "normal", "low"];
 
 class ApiError extends Error {
   constructor(
@@ -186,6 +240,7 @@ let view: { teardown?: () => void; onTask?: (e: TaskEvent) => void; onMetrics?: 
 let lastMetrics: LiveMetrics | null = null;
 
 const canWrite = () => !!me && (me.scopes.includes("tasks:write") || me.scopes.includes("admin"));
+const isAdmin = () => !!me && me.scopes.includes("admin");
 
 function setLive(state: "on" | "off" | "connecting") {
   if (!liveBadge) return;
@@ -300,6 +355,16 @@ function renderShell(): void {
   liveBadge = h("span", { class: "live" });
   navLinks.overview = h("a", { href: "#/" }, "Overview");
   navLinks.tasks = h("a", { href: "#/tasks" }, "Tasks");
+  navLinks.failures = h("a", { href: "#/failures" }, "Failures");
+  if (canWrite()) navLinks.submit = h("a", { href: "#/submit" }, "Submit");
+  else delete navLinks.submit;
+  if (isAdmin()) {
+    navLinks.queues = h("a", { href: "#/queues" }, "Queues");
+    navLinks.nodes = h("a", { href: "#/nodes" }, "Nodes");
+  } else {
+    delete navLinks.queues;
+    delete navLinks.nodes;
+  }
   mainEl = h("main", {});
   replace(
     root,
@@ -307,7 +372,7 @@ function renderShell(): void {
       "header",
       { class: "top" },
       h("span", { class: "brand" }, "Conveyor"),
-      h("nav", {}, navLinks.overview, navLinks.tasks),
+      h("nav", {}, ...Object.values(navLinks)),
       h(
         "div",
         { class: "who" },
@@ -325,12 +390,17 @@ function route(): void {
   view.teardown?.();
   view = {};
   const hash = location.hash.replace(/^#\/?/, "");
-  const [section, id] = hash.split("/");
+  const [path = "", id] = hash.split("/");
+  const section = path.split("?")[0] ?? "";
   for (const [name, link] of Object.entries(navLinks)) {
-    link.classList.toggle("active", name === (section === "tasks" ? "tasks" : "overview"));
+    link.classList.toggle("active", name === (section in navLinks ? section : "overview"));
   }
   if (section === "tasks" && id) taskDetail(mainEl, decodeURIComponent(id));
   else if (section === "tasks") tasksView(mainEl);
+  else if (section === "failures") failuresView(mainEl);
+  else if (section === "submit") submitView(mainEl);
+  else if (section === "queues") queuesView(mainEl);
+  else if (section === "nodes") nodesView(mainEl);
   else overview(mainEl);
 }
 
@@ -796,6 +866,603 @@ function taskDetail(main: HTMLElement, id: string): void {
     },
     teardown: () => {
       alive = false;
+    },
+  };
+}
+
+// ---------- shared bits for the pages below ----------
+
+function dataTable(id: string, columns: string[], rows: HTMLElement[]): HTMLElement {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h("table", { id }, h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", {}, c)))), h("tbody", {}, ...rows)),
+  );
+}
+
+/** Calls `fn` now and every `ms` while the page is shown; returns the teardown. */
+function every(ms: number, fn: () => void): () => void {
+  fn();
+  const timer = window.setInterval(fn, ms);
+  return () => window.clearInterval(timer);
+}
+
+// ---------- failures ----------
+
+function failuresView(main: HTMLElement): void {
+  let alive = true;
+  const host = h("div", { id: "failures" }, stateText("Loading failures…", "loading"));
+  const notice = h("p", { id: "failures-notice", class: "notice", role: "status" });
+  notice.hidden = true;
+  const say = (text: string, error = false) => {
+    notice.hidden = false;
+    notice.className = error ? "notice error-text" : "notice";
+    notice.textContent = text;
+  };
+  const load = throttle(async () => {
+    try {
+      const { groups } = await api<{ groups: FailureGroup[] }>("GET", "/v1/tasks/failures");
+      if (alive) render(groups);
+    } catch (err) {
+      if (alive) replace(host, stateText(`Failures could not be loaded: ${errorMessage(err)}`, "error"));
+    }
+  }, 1000);
+  const retryGroup = async (g: FailureGroup, button: HTMLButtonElement) => {
+    button.disabled = true;
+    try {
+      const { retried } = await api<{ retried: number }>("POST", "/v1/tasks/retry", {
+        type: g.type,
+        code: g.code,
+        message: g.message,
+      });
+      if (!alive) return;
+      say(`${retried} retried (${g.type} · ${g.code})`);
+      load();
+    } catch (err) {
+      if (!alive) return;
+      say(`Could not retry ${g.type} · ${g.code}: ${errorMessage(err)}`, true);
+      button.disabled = false;
+    }
+  };
+  const render = (groups: FailureGroup[]) => {
+    if (groups.length === 0) {
+      replace(host, stateText("No failed tasks.", "empty"));
+      return;
+    }
+    const write = canWrite();
+    const rows = groups.map((g) => {
+      const button = h("button", { class: "primary retry-group" }, "Retry this group") as HTMLButtonElement;
+      button.addEventListener("click", () => void retryGroup(g, button));
+      return h(
+        "tr",
+        { "data-failure-type": g.type, "data-failure-code": g.code },
+        h("td", {}, g.type),
+        h("td", { class: "mono" }, g.code),
+        h("td", { class: "wrap" }, g.message),
+        h("td", { class: "num" }, g.count),
+        h("td", {}, fmtTime(g.lastAt)),
+        h(
+          "td",
+          {},
+          h(
+            "a",
+            { href: `#/tasks/${encodeURIComponent(g.sampleTaskId)}`, title: g.sampleTaskId, class: "mono" },
+            shortId(g.sampleTaskId),
+          ),
+        ),
+        write ? h("td", {}, button) : null,
+      );
+    });
+    const columns = ["Type", "Code", "Message", "Count", "Last at", "Sample task"];
+    replace(host, dataTable("failures-table", write ? [...columns, ""] : columns, rows));
+  };
+  replace(
+    main,
+    h("h1", {}, "Failures"),
+    h("p", { class: "muted" }, "Failed tasks grouped by type and cause, largest group first."),
+    notice,
+    host,
+  );
+  load();
+  view = {
+    onTask: (e) => {
+      if (e.status === "failed") load();
+    },
+    teardown: () => {
+      alive = false;
+    },
+  };
+}
+
+// ---------- submit ----------
+
+interface Field {
+  name: string;
+  required: boolean;
+  /** The value to send, `undefined` to leave it out; throws a message when the input is not valid. */
+  read(): unknown;
+  error: HTMLElement;
+  el: HTMLElement;
+}
+
+const schemaType = (s: JsonSchema): string | undefined => {
+  if (Array.isArray(s.type)) return s.type.find((t) => t !== "null");
+  return s.type;
+};
+
+function numberBounds(s: JsonSchema, n: number): string | null {
+  if (s.minimum !== undefined && n < s.minimum) return `must be at least ${s.minimum}`;
+  if (s.maximum !== undefined && n > s.maximum) return `must be at most ${s.maximum}`;
+  if (s.exclusiveMinimum !== undefined && n <= s.exclusiveMinimum) return `must be more than ${s.exclusiveMinimum}`;
+  if (s.exclusiveMaximum !== undefined && n >= s.exclusiveMaximum) return `must be less than ${s.exclusiveMaximum}`;
+  return null;
+}
+
+function makeField(name: string, s: JsonSchema, required: boolean): Field {
+  const id = `field-${name}`;
+  const error = h("span", { class: "field-error error-text", "data-error-for": name, role: "alert" });
+  const t = schemaType(s);
+  let input: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
+  let read: () => unknown;
+  const missing = () => {
+    if (required) throw new Error("is required");
+    return undefined;
+  };
+  if (Array.isArray(s.enum)) {
+    const options = s.enum;
+    input = h(
+      "select",
+      { id, name },
+      h("option", { value: "" }, required ? "choose…" : "(default)"),
+      ...options.map((v, i) => h("option", { value: String(i) }, typeof v === "string" ? v : JSON.stringify(v))),
+    ) as HTMLSelectElement;
+    const sel = input;
+    read = () => (sel.value === "" ? missing() : options[Number(sel.value)]);
+  } else if (t === "number" || t === "integer") {
+    input = h("input", {
+      id,
+      name,
+      type: "number",
+      step: t === "integer" ? 1 : "any",
+      min: s.minimum ?? null,
+      max: s.maximum ?? null,
+    }) as HTMLInputElement;
+    const inp = input;
+    read = () => {
+      const raw = inp.value.trim();
+      if (raw === "") {
+        if (inp.validity.badInput) throw new Error("must be a number");
+        return missing();
+      }
+      const n = Number(raw);
+      if (!Number.isFinite(n)) throw new Error("must be a number");
+      if (t === "integer" && !Number.isInteger(n)) throw new Error("must be a whole number");
+      const bad = numberBounds(s, n);
+      if (bad) throw new Error(bad);
+      return n;
+    };
+  } else if (t === "string") {
+    input = h("input", { id, name, type: "text" }) as HTMLInputElement;
+    const inp = input;
+    read = () => (inp.value === "" ? missing() : inp.value);
+  } else if (t === "boolean") {
+    input = h("input", { id, name, type: "checkbox" }) as HTMLInputElement;
+    const inp = input;
+    read = () => inp.checked;
+  } else {
+    input = h("textarea", { id, name, rows: 4, placeholder: "JSON", spellcheck: "false" }) as HTMLTextAreaElement;
+    const inp = input;
+    read = () => {
+      if (inp.value.trim() === "") return missing();
+      try {
+        return JSON.parse(inp.value) as unknown;
+      } catch {
+        throw new Error("is not valid JSON");
+      }
+    };
+  }
+  const label = h(
+    "label",
+    { for: id },
+    name,
+    required ? h("span", { class: "required", title: "required" }, " *") : null,
+    t === "integer" || t === "number" ? h("span", { class: "muted" }, ` (${t})`) : null,
+  );
+  const el = h(
+    "div",
+    { class: "field", "data-field": name },
+    label,
+    input,
+    s.description ? h("span", { class: "hint muted" }, s.description) : null,
+    error,
+  );
+  input.addEventListener(input instanceof HTMLSelectElement || t === "boolean" ? "change" : "input", () => {
+    error.textContent = "";
+  });
+  return { name, required, read, error, el };
+}
+
+function submitView(main: HTMLElement): void {
+  let alive = true;
+  const typeSelect = h(
+    "select",
+    { id: "submit-type", name: "type" },
+    h("option", { value: "" }, "choose a task type…"),
+  ) as HTMLSelectElement;
+  const description = h("p", { class: "muted", id: "submit-description" });
+  const fieldsHost = h("div", { id: "submit-fields", class: "fields" });
+  const priority = h(
+    "select",
+    { id: "submit-priority", name: "priority" },
+    h("option", { value: "" }, "default"),
+    ...PRIORITIES.map((p) => h("option", { value: p }, p)),
+  ) as HTMLSelectElement;
+  const message = h("p", { class: "error-text", role: "alert", id: "submit-message" });
+  const button = h("button", { class: "primary", type: "submit", id: "submit-task" }, "Submit") as HTMLButtonElement;
+  let types: TaskType[] = [];
+  let fields: Field[] = [];
+  let whole: Field | null = null;
+
+  const pick = () => {
+    const tt = types.find((t) => t.type === typeSelect.value);
+    message.textContent = "";
+    fields = [];
+    whole = null;
+    if (!tt) {
+      description.textContent = "";
+      replace(fieldsHost, stateText("Choose a task type to fill in its payload.", "empty"));
+      return;
+    }
+    description.textContent = tt.description;
+    const s = tt.payloadSchema;
+    if (schemaType(s) === "object" && s.properties && Object.keys(s.properties).length > 0) {
+      const required = new Set(s.required ?? []);
+      fields = Object.entries(s.properties).map(([name, ps]) => makeField(name, ps, required.has(name)));
+      replace(fieldsHost, ...fields.map((f) => f.el));
+    } else {
+      whole = makeField("payload", {}, false);
+      replace(fieldsHost, whole.el);
+    }
+  };
+  typeSelect.addEventListener("change", pick);
+
+  const collect = (): { ok: boolean; payload: unknown } => {
+    let ok = true;
+    const read = (f: Field) => {
+      f.error.textContent = "";
+      try {
+        return f.read();
+      } catch (err) {
+        ok = false;
+        f.error.textContent = `${f.name} ${errorMessage(err)}`;
+        return undefined;
+      }
+    };
+    if (whole) {
+      const v = read(whole);
+      return { ok, payload: v === undefined ? {} : v };
+    }
+    const payload: Record<string, unknown> = {};
+    for (const f of fields) {
+      const v = read(f);
+      if (v !== undefined) payload[f.name] = v;
+    }
+    return { ok, payload };
+  };
+
+  const form = h(
+    "form",
+    {
+      class: "panel submit-form",
+      id: "submit-form",
+      novalidate: true,
+      oninput: () => {
+        if (!button.disabled) message.textContent = "";
+      },
+      onsubmit: async (e) => {
+        e.preventDefault();
+        message.textContent = "";
+        if (!typeSelect.value) {
+          message.textContent = "Choose a task type.";
+          return;
+        }
+        const { ok, payload } = collect();
+        if (!ok) {
+          message.textContent = "Fix the fields marked above; nothing was sent.";
+          return;
+        }
+        button.disabled = true;
+        message.textContent = "";
+        try {
+          const body: Record<string, unknown> = { type: typeSelect.value, payload };
+          if (priority.value) body.priority = priority.value;
+          const task = await api<Task>("POST", "/v1/tasks", body);
+          if (alive) location.hash = `#/tasks/${encodeURIComponent(task.id)}`;
+        } catch (err) {
+          if (!alive) return;
+          message.textContent = `The task was not accepted: ${errorMessage(err)}`;
+          button.disabled = false;
+        }
+      },
+    },
+    h("div", { class: "field" }, h("label", { for: "submit-type" }, "Task type"), typeSelect, description),
+    h("h2", {}, "Payload"),
+    fieldsHost,
+    h("div", { class: "field" }, h("label", { for: "submit-priority" }, "Priority"), priority),
+    h("div", { class: "actions" }, button),
+    message,
+  );
+  replace(main, h("h1", {}, "Submit a task"), stateText("Loading task types…", "loading"));
+  if (!canWrite()) {
+    replace(
+      main,
+      h("h1", {}, "Submit a task"),
+      stateText("Your key cannot submit tasks (it lacks tasks:write).", "error"),
+    );
+    return;
+  }
+  api<{ taskTypes: TaskType[] }>("GET", "/v1/task-types")
+    .then(({ taskTypes }) => {
+      if (!alive) return;
+      types = taskTypes;
+      if (types.length === 0) {
+        replace(main, h("h1", {}, "Submit a task"), stateText("No task types are registered.", "empty"));
+        return;
+      }
+      for (const t of types) typeSelect.append(h("option", { value: t.type }, t.type));
+      const wanted = new URLSearchParams(location.hash.split("?")[1] ?? "").get("type");
+      if (wanted && types.some((t) => t.type === wanted)) typeSelect.value = wanted;
+      pick();
+      replace(main, h("h1", {}, "Submit a task"), form);
+    })
+    .catch((err) => {
+      if (alive)
+        replace(
+          main,
+          h("h1", {}, "Submit a task"),
+          stateText(`Task types could not be loaded: ${errorMessage(err)}`, "error"),
+        );
+    });
+  view = {
+    teardown: () => {
+      alive = false;
+    },
+  };
+}
+
+// ---------- queues ----------
+
+const fmtRate = (r: RateLimit | null) => (r ? `${r.max} per ${fmtMs(r.durationMs)}` : "none");
+
+function queuesView(main: HTMLElement): void {
+  let alive = true;
+  let editing: string | null = null;
+  const host = h("div", { id: "queues" }, stateText("Loading queues…", "loading"));
+  const notice = h("p", { class: "error-text", role: "alert", id: "queues-notice" });
+  replace(main, h("h1", {}, "Queues"), notice, host);
+  if (!isAdmin()) {
+    replace(host, stateText("Queues are for admin keys only.", "error"));
+    return;
+  }
+  let queues: Queue[] = [];
+  const load = async () => {
+    try {
+      const res = await api<{ queues: Queue[] }>("GET", "/v1/queues");
+      if (!alive) return;
+      queues = res.queues;
+      if (editing === null) render();
+    } catch (err) {
+      if (alive) replace(host, stateText(`Queues could not be loaded: ${errorMessage(err)}`, "error"));
+    }
+  };
+  const act = async (q: Queue, what: "pause" | "resume", button: HTMLButtonElement) => {
+    button.disabled = true;
+    notice.textContent = "";
+    try {
+      await api("POST", `/v1/queues/${encodeURIComponent(q.type)}/${what}`);
+    } catch (err) {
+      if (alive) notice.textContent = `Could not ${what} ${q.type}: ${errorMessage(err)}`;
+    }
+    await load();
+  };
+  const editRow = (q: Queue): HTMLElement => {
+    const num = (name: string, label: string, value: number | undefined | null) =>
+      h(
+        "label",
+        {},
+        `${label} `,
+        h("input", { type: "number", name, min: 1, step: 1, value: value ?? "", placeholder: "none", class: "small" }),
+      );
+    const error = h("span", { class: "error-text", role: "alert" });
+    const form = h(
+      "form",
+      {
+        class: "inline-form",
+        novalidate: true,
+        onsubmit: async (e) => {
+          e.preventDefault();
+          const f = e.target as HTMLFormElement;
+          const val = (n: string) => (f.elements.namedItem(n) as HTMLInputElement).value.trim();
+          const int = (n: string, label: string): number | null => {
+            const v = val(n);
+            if (v === "") return null;
+            const x = Number(v);
+            if (!Number.isInteger(x) || x < 1) throw new Error(`${label} must be a whole number of at least 1`);
+            return x;
+          };
+          let body: { concurrency: number | null; rateLimit: RateLimit | null };
+          try {
+            const max = int("max", "Rate limit max");
+            const durationMs = int("durationMs", "Rate limit window");
+            if ((max === null) !== (durationMs === null))
+              throw new Error("Give both the rate limit max and its window, or neither");
+            body = {
+              concurrency: int("concurrency", "Concurrency"),
+              rateLimit: max !== null && durationMs !== null ? { max, durationMs } : null,
+            };
+          } catch (err) {
+            error.textContent = errorMessage(err);
+            return;
+          }
+          error.textContent = "Saving…";
+          try {
+            await api("PATCH", `/v1/queues/${encodeURIComponent(q.type)}`, body);
+            editing = null;
+            await load();
+          } catch (err) {
+            if (alive) error.textContent = `Not saved: ${errorMessage(err)}`;
+          }
+        },
+      },
+      num("concurrency", "Concurrency", q.concurrency),
+      num("max", "Rate limit: max", q.rateLimit?.max),
+      num("durationMs", "per ms", q.rateLimit?.durationMs),
+      h("button", { type: "submit", class: "primary" }, "Save"),
+      h(
+        "button",
+        {
+          type: "button",
+          onclick: () => {
+            editing = null;
+            render();
+          },
+        },
+        "Cancel",
+      ),
+      error,
+    );
+    return h("tr", { class: "edit-row", "data-edit-queue": q.type }, h("td", { colspan: 9 }, form));
+  };
+  const render = () => {
+    if (queues.length === 0) {
+      replace(host, stateText("No queues yet.", "empty"));
+      return;
+    }
+    const rows: HTMLElement[] = [];
+    for (const q of queues) {
+      const toggle = h(
+        "button",
+        { class: q.paused ? "primary" : "danger", "data-action": q.paused ? "resume" : "pause" },
+        q.paused ? "Resume" : "Pause",
+      ) as HTMLButtonElement;
+      toggle.addEventListener("click", () => void act(q, q.paused ? "resume" : "pause", toggle));
+      const edit = h(
+        "button",
+        {
+          "data-action": "edit",
+          onclick: () => {
+            editing = q.type;
+            render();
+          },
+        },
+        "Edit limits",
+      );
+      rows.push(
+        h(
+          "tr",
+          { "data-queue": q.type },
+          h("td", {}, q.type),
+          h(
+            "td",
+            { "data-queue-state": q.paused ? "paused" : "running" },
+            h("span", { class: `status ${q.paused ? "paused" : "running"}` }, q.paused ? "paused" : "running"),
+          ),
+          h("td", { class: "num" }, q.waiting),
+          h("td", { class: "num" }, q.delayed),
+          h("td", { class: "num" }, q.active),
+          h("td", { class: "num" }, q.failed),
+          h("td", {}, q.concurrency ?? "default"),
+          h("td", {}, fmtRate(q.rateLimit)),
+          h("td", {}, h("div", { class: "actions" }, toggle, edit)),
+        ),
+      );
+      if (editing === q.type) rows.push(editRow(q));
+    }
+    replace(
+      host,
+      dataTable(
+        "queues-table",
+        ["Type", "State", "Waiting", "Delayed", "Active", "Failed", "Concurrency", "Rate limit", ""],
+        rows,
+      ),
+    );
+  };
+  const stop = every(5000, () => void load());
+  view = {
+    teardown: () => {
+      alive = false;
+      stop();
+    },
+  };
+}
+
+// ---------- nodes ----------
+
+function nodesView(main: HTMLElement): void {
+  let alive = true;
+  const host = h("div", { id: "nodes" }, stateText("Loading nodes…", "loading"));
+  replace(main, h("h1", {}, "Nodes"), host);
+  if (!isAdmin()) {
+    replace(host, stateText("Nodes are for admin keys only.", "error"));
+    return;
+  }
+  const load = async () => {
+    try {
+      const { nodes } = await api<{ nodes: WorkerNode[] }>("GET", "/v1/nodes");
+      if (!alive) return;
+      if (nodes.length === 0) {
+        replace(host, stateText("No worker node has registered.", "empty"));
+        return;
+      }
+      replace(
+        host,
+        dataTable(
+          "nodes-table",
+          [
+            "Id",
+            "Host",
+            "Status",
+            "Types",
+            "Concurrency",
+            "Active",
+            "Memory",
+            "Event-loop lag",
+            "Version",
+            "Started",
+            "Last seen",
+          ],
+          nodes.map((n) =>
+            h(
+              "tr",
+              { "data-node": n.id },
+              h("td", {}, h("span", { class: "mono", title: `${n.id} (pid ${n.pid})` }, shortId(n.id))),
+              h("td", {}, n.host),
+              h(
+                "td",
+                {},
+                h("span", { class: `status ${n.status === "up" ? "up" : "lost"}`, "data-status": n.status }, n.status),
+              ),
+              h("td", { class: "wrap" }, n.types.length ? n.types.join(", ") : "—"),
+              h("td", { class: "num" }, n.concurrency),
+              h("td", { class: "num" }, n.active),
+              h("td", { class: "num" }, n.rssBytes === null ? "—" : `${(n.rssBytes / 1_048_576).toFixed(0)} MB`),
+              h("td", { class: "num" }, n.eventLoopLagMs === null ? "—" : `${n.eventLoopLagMs.toFixed(1)} ms`),
+              h("td", {}, n.version),
+              h("td", {}, fmtTime(n.startedAt)),
+              h("td", {}, fmtTime(n.lastSeenAt)),
+            ),
+          ),
+        ),
+      );
+    } catch (err) {
+      if (alive) replace(host, stateText(`Nodes could not be loaded: ${errorMessage(err)}`, "error"));
+    }
+  };
+  const stop = every(5000, () => void load());
+  view = {
+    teardown: () => {
+      alive = false;
+      stop();
     },
   };
 }
