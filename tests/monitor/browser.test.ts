@@ -110,6 +110,102 @@ describe("monitor: the dashboard in a browser", () => {
     });
   });
 
+  test("the overview charts the last hour once a task has completed", async () => {
+    await step("charts", async () => {
+      // Worker nodes write their rollups every few seconds: wait until the series has the echo task.
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const res = await stack.request("GET", "/v1/metrics/series?window=1h&step=1m");
+        const { points } = (await res.json()) as { points: { completed: number }[] };
+        if (points.some((p) => p.completed > 0)) break;
+        if (Date.now() > deadline) throw new Error("the metrics series never showed the completed task");
+        await Bun.sleep(500);
+      }
+      await go("#/tasks");
+      await go("#/");
+      await page.locator('#charts svg.chart[data-chart="throughput"] path.series').first().waitFor();
+      expect(await page.locator("#charts svg.chart").count()).toBe(3);
+      expect(await page.locator("#charts [data-state]").count()).toBe(0);
+      expect(await page.locator("#charts", { hasText: "No tasks in the last hour." }).count()).toBe(0);
+      const d = await page.locator('#charts [data-chart="throughput"] path.c-completed').getAttribute("d");
+      expect(d ?? "").toMatch(/^M/);
+      expect(await page.locator('#charts [data-chart="run-time"] .c-p50').count()).toBeGreaterThan(0);
+      if (SHOTS_FOR_REVIEW)
+        await page.screenshot({ path: join(SHOTS_FOR_REVIEW, "dashboard-charts.png"), fullPage: true });
+    });
+  });
+
+  test("the tasks page pages with Older/Newer and filters by created time", async () => {
+    await step("paging", async () => {
+      for (let i = 0; i < 3; i++) await submit("echo", { page: i });
+      await go("#/tasks?limit=2");
+      const ids = () =>
+        page.locator("#tasks tr[data-task-id]").evaluateAll((rows) => rows.map((r) => r.getAttribute("data-task-id")));
+      await page.waitForFunction(() => document.querySelectorAll("#tasks tr[data-task-id]").length === 2);
+      const first = await ids();
+      const older = page.locator("#page-older");
+      await page.waitForFunction(() => !(document.querySelector("#page-older") as HTMLButtonElement).disabled);
+      await older.click();
+      await page.waitForFunction(
+        (id) =>
+          !!document.querySelector("#tasks tr[data-task-id]") && !document.querySelector(`tr[data-task-id="${id}"]`),
+        first[0],
+      );
+      const second = await ids();
+      expect(second.length).toBe(2);
+      for (const id of second) expect(first).not.toContain(id);
+      // Newest first: every task on the older page was created before those on the first.
+      expect(String(second[0]) < String(first[1])).toBe(true);
+      await page.locator("#page-info", { hasText: "page 2" }).waitFor();
+      await page.locator("#page-newer").click();
+      await page.locator(`#tasks tr[data-task-id="${first[0]}"]`).waitFor();
+
+      await go("#/tasks");
+      await page.locator("#tasks table").waitFor();
+      await page.locator("#filter-since").fill("2099-01-01T00:00");
+      await page.getByRole("button", { name: "Search" }).click();
+      await page.locator("#tasks [data-state=empty]", { hasText: "No task matches these filters." }).waitFor();
+      expect(page.url()).toContain("since=2099");
+      await page.locator("#filter-since").fill("2000-01-01T00:00");
+      await page.locator("#filter-until").fill("2099-01-01T00:00");
+      await page.getByRole("button", { name: "Search" }).click();
+      await page.locator("#tasks tr[data-task-id]").first().waitFor();
+      await page.locator("#filter-since").fill("");
+      await page.locator("#filter-until").fill("2000-01-01T00:00");
+      await page.getByRole("button", { name: "Search" }).click();
+      await page.locator("#tasks [data-state=empty]", { hasText: "No task matches these filters." }).waitFor();
+    });
+  });
+
+  test("a task is run again with a changed payload from its detail page", async () => {
+    await step("rerun", async () => {
+      const task = await submit("echo", { hello: "first" });
+      await go(`#/tasks/${task.id}`);
+      await page.locator("#task-payload", { hasText: "first" }).waitFor();
+      await page.locator("#rerun summary").click();
+      const text = page.locator("#rerun-payload");
+      expect(JSON.parse(await text.inputValue())).toEqual({ hello: "first" });
+      await text.fill("{ not json");
+      await page.locator("#rerun-submit").click();
+      await page.locator("#rerun-message", { hasText: "not valid JSON" }).waitFor();
+      expect(page.url()).toContain(task.id);
+      await text.fill(JSON.stringify({ hello: "second" }));
+      await page.locator("#rerun-submit").click();
+      await page.waitForURL((u) => /#\/tasks\/[0-9a-f-]+$/.test(u.hash) && !u.hash.includes(task.id));
+      await page.locator("#task-payload", { hasText: "second" }).waitFor();
+      await page.locator('#task-status [data-status="completed"]').waitFor();
+      const id = decodeURIComponent(page.url().split("#/tasks/")[1] ?? "");
+      const res = await stack.request("GET", `/v1/tasks/${id}`);
+      expect((await res.json()) as { type: string; payload: unknown }).toMatchObject({
+        type: "echo",
+        payload: { hello: "second" },
+      });
+      // The next test starts from the task list.
+      await go("#/tasks");
+      await page.locator("#tasks table").waitFor();
+    });
+  });
+
   test("a running sleep task opened from the list is cancelled with its Cancel button", async () => {
     await step("cancel", async () => {
       const task = await submit("sleep", { ms: 30_000 });
@@ -267,6 +363,24 @@ describe("monitor: the dashboard in a browser", () => {
       } finally {
         await context.close();
       }
+    });
+  });
+
+  test("the overview warns of waiting tasks of a type no up node serves", async () => {
+    await step("unserved", async () => {
+      // The test node serves sleep and echo only: a data_processing task waits with no node for it.
+      await submit("data_processing", {
+        sourceUrl: "https://example.com/x.csv",
+        transformations: [],
+        outputFormat: "json",
+      });
+      await go("#/tasks");
+      await go("#/");
+      const warning = page.locator("#unserved-warning");
+      await warning.locator('[data-unserved-type="data_processing"]').waitFor();
+      expect(await warning.isVisible()).toBe(true);
+      expect(await warning.textContent()).toContain("data_processing");
+      expect(await warning.locator('[data-unserved-type="echo"]').count()).toBe(0);
     });
   });
 

@@ -128,6 +128,13 @@ interface WorkerNode {
   rssBytes: number | null;
   eventLoopLagMs: number | null;
 }
+interface SeriesPoint {
+  at: string;
+  completed: number;
+  failed: number;
+  runTimeMs: Timing;
+  waitTimeMs: Timing;
+}
 const PRIORITIES = ["critical", "high", "normal", "low"];
 
 class ApiError extends Error {
@@ -441,19 +448,182 @@ function throttle(fn: () => void, ms: number): () => void {
   };
 }
 
+// ---------- charts (small SVG line charts drawn here: no library) ----------
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svgEl(tag: string, attrs: Record<string, string | number>, ...children: (Node | string)[]): SVGElement {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  for (const c of children) el.append(c);
+  return el;
+}
+
+interface ChartLine {
+  label: string;
+  /** A class naming the line's colour in app.css. */
+  cls: string;
+  values: (number | null)[];
+}
+
+const MINUTE = 60_000;
+const CHART_W = 420;
+const CHART_H = 170;
+const PAD = { left: 56, right: 10, top: 10, bottom: 24 };
+
+/** Rounds `n` up to 1, 2 or 5 times a power of ten, so the axis reads well. */
+function niceMax(n: number): number {
+  if (n <= 0) return 1;
+  const pow = 10 ** Math.floor(Math.log10(n));
+  for (const m of [1, 2, 5, 10]) if (n <= m * pow) return m * pow;
+  return 10 * pow;
+}
+
+/** One line chart over `times` (ms since epoch, one per slot); a null value leaves a gap. */
+function lineChart(id: string, title: string, times: number[], lines: ChartLine[], fmt: (n: number) => string) {
+  const all = lines.flatMap((l) => l.values.filter((v): v is number => v !== null));
+  const max = niceMax(Math.max(0, ...all));
+  const plotW = CHART_W - PAD.left - PAD.right;
+  const plotH = CHART_H - PAD.top - PAD.bottom;
+  const x = (i: number) => PAD.left + (times.length <= 1 ? plotW : (i / (times.length - 1)) * plotW);
+  const y = (v: number) => PAD.top + plotH - (v / max) * plotH;
+  const chart = svgEl("svg", {
+    class: "chart",
+    viewBox: `0 0 ${CHART_W} ${CHART_H}`,
+    role: "img",
+    "aria-label": title,
+    "data-chart": id,
+  });
+  chart.append(svgEl("title", {}, title));
+  for (const v of [0, max / 2, max]) {
+    chart.append(
+      svgEl("line", { class: "grid", x1: PAD.left, x2: CHART_W - PAD.right, y1: y(v), y2: y(v) }),
+      svgEl("text", { class: "axis", x: PAD.left - 6, y: y(v) + 4, "text-anchor": "end" }, fmt(v)),
+    );
+  }
+  const fmtClock = (t: number) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (times.length > 0) {
+    const ticks = [0, Math.floor((times.length - 1) / 2), times.length - 1];
+    ticks.forEach((i, n) => {
+      const anchor = n === 0 ? "start" : n === 1 ? "middle" : "end";
+      chart.append(
+        svgEl("text", { class: "axis", x: x(i), y: CHART_H - 6, "text-anchor": anchor }, fmtClock(times[i] ?? 0)),
+      );
+    });
+  }
+  for (const line of lines) {
+    let d = "";
+    let pen = false;
+    line.values.forEach((v, i) => {
+      if (v === null) {
+        pen = false;
+        return;
+      }
+      d += `${pen ? "L" : "M"}${x(i).toFixed(1)} ${y(v).toFixed(1)} `;
+      pen = true;
+      const prev = line.values[i - 1] ?? null;
+      const next = line.values[i + 1] ?? null;
+      // A value with no neighbour draws no segment: mark it with a dot.
+      if (prev === null && next === null) {
+        chart.append(
+          svgEl(
+            "circle",
+            { class: `dot ${line.cls}`, cx: x(i), cy: y(v), r: 2.5 },
+            svgEl("title", {}, `${line.label} ${fmt(v)} at ${fmtClock(times[i] ?? 0)}`),
+          ),
+        );
+      }
+    });
+    if (d) chart.append(svgEl("path", { class: `series ${line.cls}`, d: d.trim() }));
+  }
+  const legend = h(
+    "div",
+    { class: "legend" },
+    ...lines.map((l) => h("span", {}, h("span", { class: `swatch ${l.cls}` }), l.label)),
+  );
+  return h("figure", { class: "chart-box panel" }, h("figcaption", {}, title), chart, legend);
+}
+
+/** The per-minute series of the last hour as charts, or the empty message. */
+function renderCharts(host: HTMLElement, points: SeriesPoint[]): void {
+  const total = points.reduce((n, p) => n + p.completed + p.failed, 0);
+  const anyTiming = points.some((p) => p.runTimeMs?.p50 !== null || p.waitTimeMs?.p50 !== null);
+  if (points.length === 0 || (total === 0 && !anyTiming)) {
+    replace(host, stateText("No tasks in the last hour.", "empty"));
+    return;
+  }
+  // One slot per minute of the hour, so minutes the server left out read as 0 (counts) or a gap (times).
+  const last = Math.max(Math.floor(Date.now() / MINUTE) * MINUTE, ...points.map((p) => Date.parse(p.at)));
+  const times = Array.from({ length: 60 }, (_, i) => last - (59 - i) * MINUTE);
+  const byMinute = new Map(points.map((p) => [Math.floor(Date.parse(p.at) / MINUTE) * MINUTE, p]));
+  const slot = times.map((t) => byMinute.get(t) ?? null);
+  const count = (f: (p: SeriesPoint) => number) => slot.map((p) => (p ? f(p) : 0));
+  const pct = (f: (p: SeriesPoint) => Timing | undefined, k: "p50" | "p95" | "p99") =>
+    slot.map((p) => (p ? (f(p)?.[k] ?? null) : null));
+  const fmtCount = (n: number) => (Number.isInteger(n) ? String(n) : n.toFixed(1));
+  const pcts = (f: (p: SeriesPoint) => Timing | undefined): ChartLine[] => [
+    { label: "p50", cls: "c-p50", values: pct(f, "p50") },
+    { label: "p95", cls: "c-p95", values: pct(f, "p95") },
+    { label: "p99", cls: "c-p99", values: pct(f, "p99") },
+  ];
+  replace(
+    host,
+    lineChart(
+      "throughput",
+      "Tasks per minute",
+      times,
+      [
+        { label: "completed", cls: "c-completed", values: count((p) => p.completed) },
+        { label: "failed", cls: "c-failed", values: count((p) => p.failed) },
+      ],
+      fmtCount,
+    ),
+    lineChart(
+      "run-time",
+      "Run time",
+      times,
+      pcts((p) => p.runTimeMs),
+      fmtMs,
+    ),
+    lineChart(
+      "wait-time",
+      "Wait time",
+      times,
+      pcts((p) => p.waitTimeMs),
+      fmtMs,
+    ),
+  );
+}
+
+/** Task types with waiting tasks that no up node serves (admin: needs /v1/queues and /v1/nodes). */
+async function unservedTypes(): Promise<{ type: string; waiting: number }[]> {
+  const [{ queues }, { nodes }] = await Promise.all([
+    api<{ queues: Queue[] }>("GET", "/v1/queues"),
+    api<{ nodes: WorkerNode[] }>("GET", "/v1/nodes"),
+  ]);
+  const served = new Set(nodes.filter((n) => n.status === "up").flatMap((n) => n.types));
+  return queues.filter((q) => q.waiting > 0 && !served.has(q.type)).map((q) => ({ type: q.type, waiting: q.waiting }));
+}
+
 // ---------- overview ----------
 
 function overview(main: HTMLElement): void {
   const counts = h("div", { class: "cards", id: "summary" }, stateText("Loading counts…", "loading"));
   const metrics = h("div", { class: "cards", id: "metrics" }, stateText("Waiting for live metrics…", "loading"));
   const recent = h("div", { id: "recent" }, stateText("Loading tasks…", "loading"));
+  const charts = h("div", { class: "charts", id: "charts" }, stateText("Loading the last hour…", "loading"));
+  const warning = h("div", { id: "unserved-warning", class: "warning", role: "alert" });
+  warning.hidden = true;
   replace(
     main,
     h("h1", {}, "Overview"),
+    warning,
     h("h2", {}, "Tasks by status"),
     counts,
     h("h2", {}, "Last minute"),
     metrics,
+    h("h2", {}, "Last hour ", h("span", { class: "muted" }, "(per minute)")),
+    charts,
     h("h2", {}, "Newest tasks ", h("a", { href: "#/tasks", class: "muted" }, "(all)")),
     recent,
   );
@@ -496,6 +666,35 @@ function overview(main: HTMLElement): void {
       card("Active nodes", String(m.activeNodes), `${m.running} running · ${m.pending} pending`),
     );
   };
+  const loadCharts = async () => {
+    try {
+      const { points } = await api<{ points: SeriesPoint[] }>("GET", "/v1/metrics/series?window=1h&step=1m");
+      if (alive) renderCharts(charts, points);
+    } catch (err) {
+      if (alive) replace(charts, stateText(`The last hour could not be loaded: ${errorMessage(err)}`, "error"));
+    }
+  };
+  const loadWarning = async () => {
+    if (!isAdmin()) return;
+    try {
+      const unserved = await unservedTypes();
+      if (!alive) return;
+      warning.hidden = unserved.length === 0;
+      replace(
+        warning,
+        unserved.length === 0 ? null : h("strong", {}, "No up node serves these waiting tasks: "),
+        ...unserved.flatMap((u, i) => [
+          i > 0 ? ", " : null,
+          h("span", { class: "mono", "data-unserved-type": u.type }, u.type),
+          ` (${u.waiting} waiting)`,
+        ]),
+      );
+    } catch {
+      // the warning is a hint: leave it as it was
+    }
+  };
+  const stopCharts = every(30_000, () => void loadCharts());
+  const stopWarning = every(30_000, () => void loadWarning());
   const list = taskTable(recent, { limit: 10 });
   loadSummary();
   if (lastMetrics) showMetrics(lastMetrics);
@@ -507,6 +706,8 @@ function overview(main: HTMLElement): void {
     onMetrics: showMetrics,
     teardown: () => {
       alive = false;
+      stopCharts();
+      stopWarning();
       list.teardown();
     },
   };
@@ -518,11 +719,15 @@ interface ListQuery {
   status?: string;
   type?: string;
   q?: string;
+  /** ISO 8601 bounds on the created time. */
+  since?: string;
+  until?: string;
+  cursor?: string;
   limit: number;
 }
 
 /** A live table of the newest tasks matching `query`, rendered into `host`. */
-function taskTable(host: HTMLElement, query: ListQuery) {
+function taskTable(host: HTMLElement, query: ListQuery, onPage?: (nextCursor: string | null) => void) {
   let alive = true;
   let rows = new Map<string, { tr: HTMLElement; status: HTMLElement; progress: HTMLElement; task: Task }>();
   const load = throttle(async () => {
@@ -530,9 +735,17 @@ function taskTable(host: HTMLElement, query: ListQuery) {
     if (query.status) params.set("status", query.status);
     if (query.type) params.set("type", query.type);
     if (query.q) params.set("q", query.q);
+    if (query.since) params.set("since", query.since);
+    if (query.until) params.set("until", query.until);
+    if (query.cursor) params.set("cursor", query.cursor);
     try {
-      const { tasks } = await api<{ tasks: Task[] }>("GET", `/v1/tasks?${params}`);
-      if (alive) render(tasks);
+      const { tasks, nextCursor } = await api<{ tasks: Task[]; nextCursor: string | null }>(
+        "GET",
+        `/v1/tasks?${params}`,
+      );
+      if (!alive) return;
+      render(tasks);
+      onPage?.(nextCursor ?? null);
     } catch (err) {
       if (alive) replace(host, stateText(`Tasks could not be loaded: ${errorMessage(err)}`, "error"));
     }
@@ -540,8 +753,9 @@ function taskTable(host: HTMLElement, query: ListQuery) {
   const render = (tasks: Task[]) => {
     rows = new Map();
     if (tasks.length === 0) {
-      const filtered = query.status || query.type || query.q;
-      replace(host, stateText(filtered ? "No task matches these filters." : "No tasks yet.", "empty"));
+      const filtered = query.status || query.type || query.q || query.since || query.until;
+      const text = query.cursor ? "No older tasks." : filtered ? "No task matches these filters." : "No tasks yet.";
+      replace(host, stateText(text, "empty"));
       return;
     }
     const tbody = h("tbody", {});
@@ -589,10 +803,17 @@ function taskTable(host: HTMLElement, query: ListQuery) {
   };
   load();
   return {
+    /** Shows the page after `cursor` (undefined: the newest). */
+    page(cursor: string | undefined) {
+      query.cursor = cursor;
+      load();
+    },
     onTask(e: TaskEvent) {
       const row = rows.get(e.id);
       if (!row) {
         // A task not shown: reload when it could belong here (the server applies `q`).
+        // A newer page or a closed time range gains nothing from a new task.
+        if (query.cursor || query.until) return;
         if ((!query.status || query.status === e.status) && (!query.type || query.type === e.type)) load();
         return;
       }
@@ -610,13 +831,22 @@ function taskTable(host: HTMLElement, query: ListQuery) {
   };
 }
 
+/** A `datetime-local` value (local time) as ISO 8601, or undefined when empty or not a date. */
+function isoOf(local: string | null): string | undefined {
+  if (!local) return undefined;
+  const t = new Date(local);
+  return Number.isNaN(t.getTime()) ? undefined : t.toISOString();
+}
+
 function tasksView(main: HTMLElement): void {
   const params = new URLSearchParams(location.hash.split("?")[1] ?? "");
   const query: ListQuery = {
     status: params.get("status") || undefined,
     type: params.get("type") || undefined,
     q: params.get("q") || undefined,
-    limit: 50,
+    since: isoOf(params.get("since")),
+    until: isoOf(params.get("until")),
+    limit: Math.min(500, Math.max(1, Number(params.get("limit")) || 50)),
   };
   const status = h(
     "select",
@@ -636,17 +866,69 @@ function tasksView(main: HTMLElement): void {
     placeholder: "Search id, payload, error…",
     value: query.q ?? "",
   }) as HTMLInputElement;
+  // Created-time range, in the browser's time zone (the hash keeps the input's local value).
+  const since = h("input", {
+    type: "datetime-local",
+    name: "since",
+    id: "filter-since",
+    "aria-label": "Created since",
+    title: "Created since",
+    value: params.get("since") ?? "",
+  }) as HTMLInputElement;
+  const until = h("input", {
+    type: "datetime-local",
+    name: "until",
+    id: "filter-until",
+    "aria-label": "Created until",
+    title: "Created until",
+    value: params.get("until") ?? "",
+  }) as HTMLInputElement;
   const apply = () => {
     const p = new URLSearchParams();
     if (status.value) p.set("status", status.value);
     if (type.value) p.set("type", type.value);
     if (q.value.trim()) p.set("q", q.value.trim());
+    if (since.value) p.set("since", since.value);
+    if (until.value) p.set("until", until.value);
+    if (params.get("limit")) p.set("limit", String(query.limit));
     const s = p.toString();
     location.hash = s ? `#/tasks?${s}` : "#/tasks";
   };
   status.addEventListener("change", apply);
   type.addEventListener("change", apply);
   const host = h("div", { id: "tasks" }, stateText("Loading tasks…", "loading"));
+  // Cursor paging: `cursors` holds the cursor of each page shown before this one (undefined: the newest).
+  const cursors: (string | undefined)[] = [];
+  let current: string | undefined;
+  let next: string | null = null;
+  const newest = h("button", { id: "page-newest", type: "button" }, "Newest") as HTMLButtonElement;
+  const newer = h("button", { id: "page-newer", type: "button" }, "Newer") as HTMLButtonElement;
+  const older = h("button", { id: "page-older", type: "button" }, "Older") as HTMLButtonElement;
+  const pageInfo = h("span", { class: "muted", id: "page-info" });
+  const pager = h("div", { class: "pager" }, newest, newer, older, pageInfo);
+  const showPager = () => {
+    newest.disabled = current === undefined;
+    newer.disabled = current === undefined;
+    older.disabled = next === null;
+    pageInfo.textContent = cursors.length === 0 ? "" : `page ${cursors.length + 1}`;
+  };
+  showPager();
+  const goTo = (cursor: string | undefined) => {
+    current = cursor;
+    next = null;
+    showPager();
+    list.page(cursor);
+  };
+  older.addEventListener("click", () => {
+    if (next === null) return;
+    cursors.push(current);
+    goTo(next);
+  });
+  newer.addEventListener("click", () => goTo(cursors.pop()));
+  newest.addEventListener("click", () => {
+    cursors.length = 0;
+    goTo(undefined);
+  });
   replace(
     main,
     h("h1", {}, "Tasks"),
@@ -662,9 +944,14 @@ function tasksView(main: HTMLElement): void {
       status,
       type,
       q,
+      h("label", { class: "muted", for: "filter-since" }, "from"),
+      since,
+      h("label", { class: "muted", for: "filter-until" }, "to"),
+      until,
       h("button", { type: "submit" }, "Search"),
     ),
     host,
+    pager,
   );
   api<{ taskTypes: { type: string }[] }>("GET", "/v1/task-types")
     .then(({ taskTypes }) => {
@@ -673,7 +960,10 @@ function tasksView(main: HTMLElement): void {
       }
     })
     .catch(() => {});
-  const list = taskTable(host, query);
+  const list = taskTable(host, query, (nextCursor) => {
+    next = nextCursor;
+    showPager();
+  });
   view = { onTask: list.onTask, teardown: list.teardown };
 }
 
@@ -694,6 +984,55 @@ function taskDetail(main: HTMLElement, id: string): void {
   const logs = h("div", { id: "task-logs" }, stateText("Loading logs…", "loading"));
   let task: Task | null = null;
   let laid = false;
+
+  // "Run again with changes": the payload as JSON, sent as a new task of the same type and priority.
+  const rerunText = h("textarea", {
+    id: "rerun-payload",
+    rows: 8,
+    spellcheck: "false",
+    "aria-label": "Payload (JSON)",
+  }) as HTMLTextAreaElement;
+  const rerunButton = h("button", { class: "primary", id: "rerun-submit", type: "submit" }, "Submit as a new task");
+  const rerunMessage = h("span", { class: "error-text", id: "rerun-message", role: "alert" });
+  const rerun = async () => {
+    if (!task) return;
+    let payload: unknown;
+    try {
+      payload = JSON.parse(rerunText.value);
+    } catch (err) {
+      rerunMessage.textContent = `The payload is not valid JSON: ${errorMessage(err)}`;
+      return;
+    }
+    (rerunButton as HTMLButtonElement).disabled = true;
+    rerunMessage.textContent = "Submitting…";
+    try {
+      const created = await api<Task>("POST", "/v1/tasks", { type: task.type, payload, priority: task.priority });
+      if (!alive) return;
+      location.hash = `#/tasks/${encodeURIComponent(created.id)}`;
+    } catch (err) {
+      if (!alive) return;
+      rerunMessage.textContent = `Could not submit: ${errorMessage(err)}`;
+      (rerunButton as HTMLButtonElement).disabled = false;
+    }
+  };
+  const rerunBox = () =>
+    h(
+      "details",
+      { class: "rerun", id: "rerun" },
+      h("summary", {}, "Run again with changes"),
+      h(
+        "form",
+        {
+          onsubmit: (e) => {
+            e.preventDefault();
+            void rerun();
+          },
+        },
+        h("p", { class: "muted" }, "Edit the payload and submit it as a new task of the same type."),
+        rerunText,
+        h("div", { class: "actions" }, rerunButton, rerunMessage),
+      ),
+    );
 
   const act = async (what: "cancel" | "retry") => {
     for (const b of actions.querySelectorAll("button")) (b as HTMLButtonElement).disabled = true;
@@ -748,6 +1087,7 @@ function taskDetail(main: HTMLElement, id: string): void {
     );
     if (!laid) {
       laid = true;
+      rerunText.value = JSON.stringify(t.payload ?? {}, null, 2);
       replace(
         main,
         h("p", {}, h("a", { href: "#/tasks" }, "← Tasks")),
@@ -756,7 +1096,7 @@ function taskDetail(main: HTMLElement, id: string): void {
         h(
           "div",
           { class: "cols" },
-          h("div", {}, h("h2", {}, "Payload"), payload),
+          h("div", {}, h("h2", {}, "Payload"), payload, canWrite() ? rerunBox() : null),
           h("div", {}, h("h2", {}, "Result"), result, h("h2", {}, "Error"), errorEl),
         ),
         h("h2", {}, "Attempts"),
