@@ -1,4 +1,4 @@
-import { createApp, createAuthenticator, RedisRateLimiter } from "@conveyor/api";
+import { apiDepsFromRuntime, createApp } from "@conveyor/api";
 import { createLogger, type RedisTarget } from "@conveyor/core";
 import type { TaskCatalog } from "@conveyor/handlers";
 import { createRuntime, Reconciler, type ReconcilerDeps, type Runtime } from "@conveyor/scheduler";
@@ -56,23 +56,7 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
     appName: `test-${label}`,
     catalog: opts.catalog,
   });
-  const app = createApp({
-    scheduler: runtime.scheduler,
-    queues: runtime.queues,
-    catalog: runtime.catalog,
-    nodes: runtime.nodes,
-    auth: createAuthenticator({ keys: runtime.keys, adminKey: TEST_ADMIN_KEY }),
-    keys: runtime.keys,
-    log,
-    maxBodyBytes: 1_048_576,
-    audit: runtime.audit,
-    limiter: new RedisRateLimiter(runtime.redis, prefix, log),
-    dispatcher: runtime.dispatcher,
-    checks: {
-      postgres: async () => void (await runtime.pg.sql`select 1`),
-      redis: async () => void (await runtime.redis.ping()),
-    },
-  });
+  const app = createApp(apiDepsFromRuntime(runtime, { adminKey: TEST_ADMIN_KEY, log, maxBodyBytes: 1_048_576 }));
   const nodes: WorkerNode[] = [];
   const reconcilers: Reconciler[] = [];
   return {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createApp, createAuthenticator } from "@conveyor/api";
+import { apiDepsFromRuntime, createApp } from "@conveyor/api";
 import { createLogger } from "@conveyor/core";
 import { MetricRollup } from "@conveyor/db";
 import { createRuntime, type MetricsReport, type SeriesPoint } from "@conveyor/scheduler";
@@ -140,17 +140,7 @@ describe("GET /v1/metrics", () => {
       catalog: testCatalog(),
     });
     try {
-      const app = createApp({
-        scheduler: runtime.scheduler,
-        queues: runtime.queues,
-        catalog: runtime.catalog,
-        nodes: runtime.nodes,
-        auth: createAuthenticator({ keys: runtime.keys, adminKey: TEST_ADMIN_KEY }),
-        keys: runtime.keys,
-        log,
-        maxBodyBytes: 1_048_576,
-        checks: {},
-      });
+      const app = createApp(apiDepsFromRuntime(runtime, { adminKey: TEST_ADMIN_KEY, log, maxBodyBytes: 1_048_576 }));
       const res = await app.request("/v1/metrics?window=15m", {
         headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
       });

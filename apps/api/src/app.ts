@@ -1,7 +1,7 @@
 import type { Logger, ReadinessCheck } from "@conveyor/core";
 import type { AuditLog, KeyStore, NodeRegistry } from "@conveyor/db";
 import type { TaskCatalog } from "@conveyor/handlers";
-import type { Dispatcher, Queues, Scheduler } from "@conveyor/scheduler";
+import { createAuthenticator, type Dispatcher, type Queues, type Runtime, type Scheduler } from "@conveyor/scheduler";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
@@ -11,7 +11,7 @@ import { jsonBody } from "./body/index.ts";
 import { errorHandler, notFound } from "./errors/index.ts";
 import { openApiRoutes } from "./openapi/index.ts";
 import { createApiMetrics, prometheusRoutes } from "./prometheus.ts";
-import { type SubmissionLimiter, unlimited } from "./rate-limit/index.ts";
+import { RedisRateLimiter, type SubmissionLimiter, unlimited } from "./rate-limit/index.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { keyRoutes } from "./routes/keys.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
@@ -43,6 +43,41 @@ export interface ApiDeps {
   metricsEnabled?: boolean;
   /** BullMQ job counts for the `conveyor_queue_*` gauges; without it they are left out. */
   dispatcher?: Pick<Dispatcher, "counts">;
+}
+
+/**
+ * The api's dependencies, all taken from one runtime: the entry, the test harness and any other
+ * caller that wants the real thing build it the same way.
+ */
+export function apiDepsFromRuntime(
+  runtime: Runtime,
+  opts: {
+    adminKey: string;
+    log: Logger;
+    maxBodyBytes: number;
+    corsOrigins?: string[];
+    metricsEnabled?: boolean;
+  },
+): ApiDeps {
+  return {
+    scheduler: runtime.scheduler,
+    queues: runtime.queues,
+    catalog: runtime.catalog,
+    nodes: runtime.nodes,
+    auth: createAuthenticator({ keys: runtime.keys, adminKey: opts.adminKey }),
+    keys: runtime.keys,
+    log: opts.log,
+    maxBodyBytes: opts.maxBodyBytes,
+    audit: runtime.audit,
+    limiter: new RedisRateLimiter(runtime.redis, runtime.dispatcher.prefix, opts.log),
+    corsOrigins: opts.corsOrigins,
+    metricsEnabled: opts.metricsEnabled,
+    dispatcher: runtime.dispatcher,
+    checks: {
+      postgres: async () => void (await runtime.pg.sql`select 1`),
+      redis: async () => void (await runtime.redis.ping()),
+    },
+  };
 }
 
 /** The HTTP API. Thin: it authenticates, validates, and calls the scheduler. */

@@ -1,7 +1,6 @@
 import { createLogger, dataDir, parseEnv, projectRoot, resolveAdminKey, waitReady } from "@conveyor/core";
 import { createRuntimeFromEnv, resolveServices } from "@conveyor/scheduler";
-import { createApp, createAuthenticator } from "./app.ts";
-import { RedisRateLimiter } from "./rate-limit/index.ts";
+import { apiDepsFromRuntime, createApp } from "./app.ts";
 
 // The api process: read env, wire real dependencies, serve.
 const env = parseEnv();
@@ -14,25 +13,15 @@ await waitReady(runtime.redis, 10_000).catch(() =>
   log.warn("Redis is not answering yet; submissions will be kept for the reconciler"),
 );
 
-const app = createApp({
-  scheduler: runtime.scheduler,
-  queues: runtime.queues,
-  catalog: runtime.catalog,
-  nodes: runtime.nodes,
-  auth: createAuthenticator({ keys: runtime.keys, adminKey: admin.key }),
-  keys: runtime.keys,
-  log,
-  maxBodyBytes: env.MAX_BODY_BYTES,
-  audit: runtime.audit,
-  limiter: new RedisRateLimiter(runtime.redis, env.QUEUE_PREFIX, log),
-  corsOrigins: env.CORS_ORIGINS,
-  metricsEnabled: env.METRICS_ENABLED,
-  dispatcher: runtime.dispatcher,
-  checks: {
-    postgres: async () => void (await runtime.pg.sql`select 1`),
-    redis: async () => void (await runtime.redis.ping()),
-  },
-});
+const app = createApp(
+  apiDepsFromRuntime(runtime, {
+    adminKey: admin.key,
+    log,
+    maxBodyBytes: env.MAX_BODY_BYTES,
+    corsOrigins: env.CORS_ORIGINS,
+    metricsEnabled: env.METRICS_ENABLED,
+  }),
+);
 
 const server = Bun.serve({
   port: env.API_PORT,
