@@ -8,7 +8,8 @@ const log = createLogger("monitor", env.LOG_LEVEL);
 const root = projectRoot();
 const services = await resolveServices(env, log, dataDir(env, root));
 const admin = resolveAdminKey(env.ADMIN_API_KEY, dataDir(env, root));
-const runtime = createRuntimeFromEnv(env, services, log, "conveyor-monitor");
+// The monitor only reads keys and metrics: it leaves reconciling to the api and worker processes.
+const runtime = createRuntimeFromEnv(env, services, log, "conveyor-monitor", { reconcile: false });
 
 const monitor = createMonitor({
   authenticator: createAuthenticator({ keys: runtime.keys, adminKey: admin.key }),

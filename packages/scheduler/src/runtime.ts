@@ -77,19 +77,31 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   };
 }
 
-/** The runtime an app process runs on, as the environment describes it (the same for api and worker). */
-export function createRuntimeFromEnv(env: Env, services: Services, log: Logger, appName: string): Runtime {
+/**
+ * The runtime an app process runs on, as the environment describes it. `reconcile: false` for a
+ * process that only reads (the monitor): the api and worker processes already contend for the lead.
+ */
+export function createRuntimeFromEnv(
+  env: Env,
+  services: Services,
+  log: Logger,
+  appName: string,
+  opts: { reconcile?: boolean } = {},
+): Runtime {
   return createRuntime({
     databaseUrl: services.databaseUrl,
     redis: services.redis,
     queuePrefix: env.QUEUE_PREFIX,
     log,
     appName,
-    reconcile: {
-      intervalMs: env.RECONCILE_INTERVAL_MS,
-      retentionDays: env.TASK_RETENTION_DAYS,
-      metricsRetentionDays: env.METRICS_RETENTION_DAYS,
-    },
+    reconcile:
+      opts.reconcile === false
+        ? undefined
+        : {
+            intervalMs: env.RECONCILE_INTERVAL_MS,
+            retentionDays: env.TASK_RETENTION_DAYS,
+            metricsRetentionDays: env.METRICS_RETENTION_DAYS,
+          },
     catalog: new TaskCatalog(builtInTypes({ ssrfAllowHosts: env.SSRF_ALLOW_HOSTS })),
   });
 }
