@@ -3,7 +3,7 @@
  * free port, over a runtime on the scenario's database and queue prefix. Started by
  * bench/index.ts, which reads the port from the `ready` message.
  */
-import { adminKeyAuthenticator, createApp } from "@conveyor/api";
+import { apiDepsFromRuntime, createApp } from "@conveyor/api";
 import { createLogger, waitReady } from "@conveyor/core";
 import { createRuntime } from "@conveyor/scheduler";
 import { PhaseTimer, serveParent } from "./child.ts";
@@ -29,19 +29,8 @@ for (const m of ["insertTask", "insertBatch"] as const) phases.wrap(runtime.ledg
 phases.wrap(runtime.events, "publish", "events.publish");
 for (const m of ["add", "addMany"] as const) phases.wrap(runtime.dispatcher, m, `dispatcher.${m}`);
 
-const app = createApp({
-  scheduler: runtime.scheduler,
-  queues: runtime.queues,
-  catalog: runtime.catalog,
-  nodes: runtime.nodes,
-  auth: adminKeyAuthenticator(config.adminKey),
-  log,
-  maxBodyBytes: 1_048_576,
-  checks: {
-    postgres: async () => void (await runtime.pg.sql`select 1`),
-    redis: async () => void (await runtime.redis.ping()),
-  },
-});
+// The app as the real api process builds it (authenticator, audit, limits, Prometheus).
+const app = createApp(apiDepsFromRuntime(runtime, { adminKey: config.adminKey, log, maxBodyBytes: 1_048_576 }));
 const http = { fetch: (req: Request) => app.fetch(req) };
 phases.wrap(http, "fetch", "http.request");
 const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: http.fetch });
