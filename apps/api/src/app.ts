@@ -1,7 +1,15 @@
 import type { Logger, ReadinessCheck } from "@conveyor/core";
 import type { AuditLog, KeyStore, NodeRegistry } from "@conveyor/db";
 import type { TaskCatalog } from "@conveyor/handlers";
-import { createAuthenticator, type Dispatcher, type Queues, type Runtime, type Scheduler } from "@conveyor/scheduler";
+import {
+  createAuthenticator,
+  DEFAULT_TARGET_DRAIN_S,
+  type Dispatcher,
+  type Queues,
+  type Runtime,
+  ScalingService,
+  type Scheduler,
+} from "@conveyor/scheduler";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
@@ -17,6 +25,7 @@ import { keyRoutes } from "./routes/keys.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { nodeRoutes } from "./routes/nodes.ts";
 import { queueRoutes } from "./routes/queues.ts";
+import { type ScalingSource, scalingRoutes } from "./routes/scaling.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import { taskTypeRoutes } from "./routes/task-types.ts";
 import { taskRoutes } from "./routes/tasks.ts";
@@ -43,6 +52,8 @@ export interface ApiDeps {
   metricsEnabled?: boolean;
   /** BullMQ job counts for the `conveyor_queue_*` gauges; without it they are left out. */
   dispatcher?: Pick<Dispatcher, "counts">;
+  /** The autoscaling signal (`GET /v1/scaling`); without it that route answers 503. */
+  scaling?: ScalingSource;
 }
 
 /**
@@ -57,6 +68,8 @@ export function apiDepsFromRuntime(
     maxBodyBytes: number;
     corsOrigins?: string[];
     metricsEnabled?: boolean;
+    /** SCALING_TARGET_DRAIN_S; default 60. */
+    scalingTargetDrainS?: number;
   },
 ): ApiDeps {
   return {
@@ -73,6 +86,10 @@ export function apiDepsFromRuntime(
     corsOrigins: opts.corsOrigins,
     metricsEnabled: opts.metricsEnabled,
     dispatcher: runtime.dispatcher,
+    scaling: new ScalingService(
+      { ledger: runtime.ledger, nodes: runtime.nodes },
+      { targetDrainSeconds: opts.scalingTargetDrainS ?? DEFAULT_TARGET_DRAIN_S },
+    ),
     checks: {
       postgres: async () => void (await runtime.pg.sql`select 1`),
       redis: async () => void (await runtime.redis.ping()),
@@ -122,6 +139,7 @@ export function createApp(deps: ApiDeps) {
   v1.route("/queues", queueRoutes(deps.queues));
   v1.route("/task-types", taskTypeRoutes(deps.catalog));
   v1.route("/nodes", nodeRoutes(deps.nodes));
+  v1.route("/scaling", scalingRoutes(deps.scaling));
   v1.route("/metrics", metricsRoutes(deps.scheduler));
   v1.route("/audit", auditRoutes(deps.audit));
   v1.get("/whoami", (c) => {

@@ -7,6 +7,7 @@ export * from "./metrics.ts";
 export * from "./queues.ts";
 export * from "./reconciler.ts";
 export * from "./runtime.ts";
+export * from "./scaling.ts";
 export * from "./scheduler.ts";
 export * from "./services.ts";
 export * from "./view.ts";

@@ -28,6 +28,7 @@ import {
   QueueList,
   Readiness,
   Retried,
+  ScalingSignal,
   Task,
   TaskBatch,
   TaskList,
@@ -72,6 +73,7 @@ export const TAGS = [
   { name: "task types", description: "What can be submitted" },
   { name: "queues", description: "One queue per task type: counts, pause and resume (admin)" },
   { name: "nodes", description: "Worker nodes and their liveness (admin)" },
+  { name: "scaling", description: "The signal autoscalers follow: KEDA's metrics-api trigger, start:workers (admin)" },
   { name: "metrics", description: "Throughput, success rate, run and wait times over recent minutes" },
   { name: "identity", description: "Who the caller is; browser sessions" },
   { name: "keys", description: "API keys: each belongs to a tenant and holds scopes (admin)" },
@@ -284,6 +286,19 @@ export const OPERATIONS: readonly Operation[] = [
     summary: "Worker nodes: up, or lost when silent for 15 s (listed for an hour); a clean stop leaves the list",
     scope: "admin",
     responses: { 200: NodeList },
+  },
+  {
+    method: "get",
+    path: "/v1/scaling",
+    operationId: "getScaling",
+    tag: "scaling",
+    summary: "Backlog, arrival and completion rates, and how many worker nodes would drain the backlog in time",
+    description:
+      "For KEDA's metrics-api trigger (`valueLocation: desiredNodes`) and `bun run start:workers`. Rates cover " +
+      "the previous whole minute and the current one; the per-node rate divides completions by the seconds " +
+      "nodes were up in that window. Paused queues are left out.",
+    scope: "admin",
+    responses: { 200: ScalingSignal, 503: "unavailable: PostgreSQL did not answer" },
   },
   {
     method: "get",

@@ -224,6 +224,22 @@ export const WorkerNode = z.object({
 
 export const NodeList = z.object({ nodes: z.array(WorkerNode) });
 
+/** `GET /v1/scaling`: what an autoscaler follows (KEDA metrics-api reads `desiredNodes`). */
+export const ScalingSignal = z.object({
+  backlog: z.number().int().describe("Tasks waiting to start (queued, or delayed and due) in queues not paused"),
+  arrivalPerSec: z.number().describe("Tasks submitted per second, over the previous whole minute and the current one"),
+  completionPerSec: z.number().describe("Tasks that ended (completed or failed) per second, over the same window"),
+  drainSeconds: z.number().nullable().describe("backlog / completionPerSec; null while nothing has completed"),
+  activeNodes: z.number().int().describe("Worker nodes up (heard from within 15 s)"),
+  desiredNodes: z
+    .number()
+    .int()
+    .describe(
+      "Nodes that would drain the backlog within SCALING_TARGET_DRAIN_S at the measured per-node rate; at least 1, " +
+        "and no more than activeNodes when the backlog is empty",
+    ),
+});
+
 const ms = z.number().nullable();
 
 /** Durations in ms over a window; all null when nothing was measured. Quantiles are within 1% (DDSketch). */
@@ -305,6 +321,7 @@ export const NAMED_SCHEMAS: Record<string, z.ZodType> = {
   QueueList,
   WorkerNode,
   NodeList,
+  ScalingSignal,
   AuditEntry,
   AuditList,
   TimeSummary,
