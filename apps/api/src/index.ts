@@ -20,6 +20,7 @@ const app = createApp(
     maxBodyBytes: env.MAX_BODY_BYTES,
     corsOrigins: env.CORS_ORIGINS,
     metricsEnabled: env.METRICS_ENABLED,
+    scalingTargetDrainS: env.SCALING_TARGET_DRAIN_S,
   }),
 );
 
