@@ -1,7 +1,7 @@
 import { apiDepsFromRuntime, createApp } from "@conveyor/api";
 import { createLogger, type RedisTarget } from "@conveyor/core";
 import type { TaskCatalog } from "@conveyor/handlers";
-import { createRuntime, Reconciler, type ReconcilerDeps, type Runtime } from "@conveyor/scheduler";
+import { createRuntime, Reconciler, type ReconcilerDeps, type Runtime, ScheduleTicker } from "@conveyor/scheduler";
 import { createWorkerNode, type WorkerNode } from "@conveyor/worker";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
 import { deletePrefix, testPrefix } from "./redis.ts";
@@ -30,6 +30,8 @@ export interface TestStack {
   /** Starts one more worker node (its own connections, as a separate machine would have). */
   /** A reconciler over this stack (not started: tests call `runOnce`); it is stopped by `close()`. */
   reconciler(overrides?: Partial<ReconcilerDeps>): Reconciler;
+  /** Starts one more schedule ticker (what each worker process runs), closed by `close()`. */
+  startTicker(): Promise<ScheduleTicker>;
   startNode(opts?: {
     types?: string[];
     concurrency?: Record<string, { min: number; max: number }>;
@@ -59,6 +61,7 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
   const app = createApp(apiDepsFromRuntime(runtime, { adminKey: TEST_ADMIN_KEY, log, maxBodyBytes: 1_048_576 }));
   const nodes: WorkerNode[] = [];
   const reconcilers: Reconciler[] = [];
+  const tickers: ScheduleTicker[] = [];
   return {
     db,
     prefix,
@@ -91,6 +94,12 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
       nodes.push(node);
       return node;
     },
+    async startTicker() {
+      const ticker = new ScheduleTicker({ schedules: runtime.schedules, redis, queuePrefix: prefix, log });
+      tickers.push(ticker);
+      await ticker.start();
+      return ticker;
+    },
     reconciler(overrides = {}) {
       const r = new Reconciler({
         pg: runtime.pg,
@@ -109,6 +118,7 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
     },
     async close() {
       await Promise.allSettled(reconcilers.map((r) => r.stop()));
+      await Promise.allSettled(tickers.map((t) => t.close()));
       await Promise.allSettled(nodes.map((n) => n.close(0)));
       await runtime.close();
       await deletePrefix(prefix);

@@ -9,6 +9,7 @@ import {
   type Runtime,
   ScalingService,
   type Scheduler,
+  type Schedules,
 } from "@conveyor/scheduler";
 import { Hono } from "hono";
 import { cors } from "hono/cors";
@@ -25,6 +26,7 @@ import { keyRoutes } from "./routes/keys.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { nodeRoutes } from "./routes/nodes.ts";
 import { queueRoutes } from "./routes/queues.ts";
+import { scheduleRoutes } from "./routes/schedules.ts";
 import { type ScalingSource, scalingRoutes } from "./routes/scaling.ts";
 import { sessionRoutes } from "./routes/sessions.ts";
 import { taskTypeRoutes } from "./routes/task-types.ts";
@@ -32,6 +34,8 @@ import { taskRoutes } from "./routes/tasks.ts";
 
 export interface ApiDeps {
   scheduler: Scheduler;
+  /** Recurring schedules (`/v1/schedules`); without them those routes answer 503. */
+  schedules?: Schedules;
   queues: Queues;
   catalog: TaskCatalog;
   nodes: NodeRegistry;
@@ -74,6 +78,7 @@ export function apiDepsFromRuntime(
 ): ApiDeps {
   return {
     scheduler: runtime.scheduler,
+    schedules: runtime.schedules,
     queues: runtime.queues,
     catalog: runtime.catalog,
     nodes: runtime.nodes,
@@ -136,6 +141,7 @@ export function createApp(deps: ApiDeps) {
   v1.use("*", requireAuth(deps.auth), jsonBody(deps.maxBodyBytes));
   v1.route("/keys", keyRoutes(deps.keys, deps.auth));
   v1.route("/tasks", taskRoutes(deps.scheduler, deps.limiter ?? unlimited));
+  v1.route("/schedules", scheduleRoutes(deps.schedules));
   v1.route("/queues", queueRoutes(deps.queues));
   v1.route("/task-types", taskTypeRoutes(deps.catalog));
   v1.route("/nodes", nodeRoutes(deps.nodes));

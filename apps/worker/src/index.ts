@@ -1,5 +1,5 @@
 import { createLogger, dataDir, evictingNodes, parseEnv, projectRoot } from "@conveyor/core";
-import { createRuntimeFromEnv, resolveServices } from "@conveyor/scheduler";
+import { createRuntimeFromEnv, resolveServices, ScheduleTicker } from "@conveyor/scheduler";
 import { parseConcurrency } from "./concurrency.ts";
 import { createWorkerNode } from "./node.ts";
 
@@ -26,6 +26,14 @@ const node = createWorkerNode({
   },
 });
 await node.start();
+// Every worker process also takes schedule ticks: BullMQ hands each tick to one of them.
+const ticker = new ScheduleTicker({
+  schedules: runtime.schedules,
+  redis: services.redis,
+  queuePrefix: env.QUEUE_PREFIX,
+  log,
+});
+await ticker.start();
 const evicting = await evictingNodes(runtime.redis).catch(() => []);
 if (evicting.length > 0) {
   log.warn(
@@ -43,6 +51,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
     stopping = true;
     log.info({ graceMs: env.SHUTDOWN_GRACE_MS }, "draining");
     await node.close(env.SHUTDOWN_GRACE_MS);
+    await ticker.close();
     await server.stop();
     await runtime.close();
     await services.stop();

@@ -6,5 +6,6 @@ export * from "./metrics.ts";
 export * from "./migrate.ts";
 export * from "./nodes.ts";
 export * from "./reconcile-queries.ts";
+export * from "./schedules.ts";
 export * from "./schema/index.ts";
 export * from "./unavailable.ts";

@@ -44,6 +44,7 @@ const TASK_FIELDS: [column: string, field: string][] = [
   ["idempotency_key", "idempotencyKey"],
   ["request_hash", "requestHash"],
   ["schedule_id", "scheduleId"],
+  ["scheduled_for", "scheduledFor"],
   ["run_at", "runAt"],
   ["due_at", "dueAt"],
   ["job_id", "jobId"],
@@ -58,7 +59,7 @@ function taskColumns(alias: string): string {
   return TASK_FIELDS.map(([c, f]) => `${alias}.${c} as "${f}"`).join(", ");
 }
 
-const DATE_FIELDS = ["runAt", "dueAt", "createdAt", "startedAt", "finishedAt"] as const;
+const DATE_FIELDS = ["scheduledFor", "runAt", "dueAt", "createdAt", "startedAt", "finishedAt"] as const;
 
 /**
  * Drizzle's postgres.js driver turns off the client's timestamp parsing (it maps dates
@@ -129,29 +130,31 @@ export interface AttemptEnd {
  * Inserts task rows in one statement: each column travels as one array parameter (json and
  * times as text: Drizzle's driver setup disables postgres.js's own serializers for them) and
  * `unnest` turns them back into rows, so a thousand tasks cost one short statement instead of
- * tens of thousands of bound parameters. Rows whose idempotency key is taken are skipped.
+ * tens of thousands of bound parameters. Rows whose idempotency key (or schedule tick) is taken
+ * are skipped.
  */
-async function insertRows(sql: Sql, rows: NewTaskRow[]): Promise<TaskRow[]> {
+export async function insertRows(sql: Sql, rows: NewTaskRow[]): Promise<TaskRow[]> {
   if (rows.length === 0) return [];
   const col = <T>(f: (r: NewTaskRow) => T) => rows.map(f);
   const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
   const inserted = await sql<{ id: string }[]>`
     insert into tasks (id, tenant, type, status, priority, payload, max_attempts, timeout_ms, backoff,
-                       idempotency_key, request_hash, schedule_id, run_at, due_at, job_id, created_at)
+                       idempotency_key, request_hash, schedule_id, scheduled_for, run_at, due_at, job_id, created_at)
     select id, tenant, type, status, priority, payload::jsonb, max_attempts, timeout_ms, backoff::jsonb,
-           idempotency_key, request_hash, schedule_id, run_at::timestamptz, due_at::timestamptz, job_id,
-           created_at::timestamptz
+           idempotency_key, request_hash, schedule_id, scheduled_for::timestamptz, run_at::timestamptz,
+           due_at::timestamptz, job_id, created_at::timestamptz
       from unnest(
         ${col((r) => r.id)}::uuid[], ${col((r) => r.tenant)}::text[], ${col((r) => r.type)}::text[],
         ${col((r) => r.status)}::text[], ${col((r) => r.priority ?? "normal")}::text[],
         ${col((r) => JSON.stringify(r.payload ?? null))}::text[], ${col((r) => r.maxAttempts)}::int[],
         ${col((r) => r.timeoutMs)}::int[], ${col((r) => JSON.stringify(r.backoff))}::text[],
         ${col((r) => r.idempotencyKey ?? null)}::text[], ${col((r) => r.requestHash ?? null)}::text[],
-        ${col((r) => r.scheduleId ?? null)}::uuid[], ${col((r) => iso(r.runAt))}::text[],
+        ${col((r) => r.scheduleId ?? null)}::uuid[], ${col((r) => iso(r.scheduledFor))}::text[],
+        ${col((r) => iso(r.runAt))}::text[],
         ${col((r) => iso(r.dueAt) ?? new Date().toISOString())}::text[], ${col((r) => r.jobId)}::text[],
         ${col((r) => iso(r.createdAt) ?? new Date().toISOString())}::text[]
       ) as i(id, tenant, type, status, priority, payload, max_attempts, timeout_ms, backoff, idempotency_key,
-             request_hash, schedule_id, run_at, due_at, job_id, created_at)
+             request_hash, schedule_id, scheduled_for, run_at, due_at, job_id, created_at)
     on conflict do nothing
     returning id`;
   // Only ids come back: the rows are the ones we sent, plus the columns' defaults.
@@ -180,6 +183,7 @@ function insertedRow(r: NewTaskRow): TaskRow {
     idempotencyKey: r.idempotencyKey ?? null,
     requestHash: r.requestHash ?? null,
     scheduleId: r.scheduleId ?? null,
+    scheduledFor: r.scheduledFor ?? null,
     runAt: r.runAt ?? null,
     dueAt: r.dueAt ?? now,
     jobId: r.jobId,

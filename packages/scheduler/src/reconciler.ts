@@ -6,10 +6,12 @@ import {
   NodeRegistry,
   type PendingCursor,
   ReconcileQueries,
+  ScheduleStore,
   type TaskRow,
 } from "@conveyor/db";
 import type { Dispatcher, DispatchItem } from "./dispatch.ts";
 import type { EventPublisher } from "./events.ts";
+import { ScheduleClock } from "./schedule/clock.ts";
 import { taskEvent } from "./scheduler.ts";
 
 /** A task whose attempts stalled this many times fails with `stalled` (CONTRACT.md, Attempt). */
@@ -66,6 +68,10 @@ export interface ReconcileReport {
   /** Queues paused or resumed in Redis to match PostgreSQL. */
   paused: string[];
   resumed: string[];
+  /** Job schedulers re-created (Redis lost them, or their timing differed from PostgreSQL's). */
+  schedulesRestored: number;
+  /** Job schedulers removed because their schedule is gone or paused. */
+  schedulesRemoved: number;
   prunedTasks: number;
   prunedNodes: number;
   prunedRollups: number;
@@ -73,7 +79,7 @@ export interface ReconcileReport {
   errors: string[];
 }
 
-type Step = "queues" | "stalled" | "requeue" | "prune";
+type Step = "queues" | "schedules" | "stalled" | "requeue" | "prune";
 
 /**
  * Compares the ledger with Redis and repairs Redis, and closes the attempts of dead nodes.
@@ -86,6 +92,8 @@ export class Reconciler {
   private readonly queries: ReconcileQueries;
   private readonly nodes: NodeRegistry;
   private readonly metrics: MetricsStore;
+  private readonly schedules: ScheduleStore;
+  private readonly clock: ScheduleClock;
   private readonly staleMs: number;
   private readonly minAgeMs: number;
   private leading = false;
@@ -98,6 +106,8 @@ export class Reconciler {
     this.queries = new ReconcileQueries(deps.pg);
     this.nodes = new NodeRegistry(deps.pg);
     this.metrics = new MetricsStore(deps.pg);
+    this.schedules = new ScheduleStore(deps.pg);
+    this.clock = new ScheduleClock(deps.redis, deps.dispatcher.prefix, deps.log);
     this.staleMs = Math.max(NODE_LOST_AFTER_MS, 2 * (deps.heartbeatMs ?? DEFAULT_HEARTBEAT_MS));
     this.minAgeMs = deps.minAgeMs ?? DEFAULT_MIN_AGE_MS;
   }
@@ -124,6 +134,7 @@ export class Reconciler {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
+    await this.clock.close().catch(() => {});
     if (!this.leading) return;
     this.leading = false;
     await this.deps.redis.eval(RELEASE_LEAD, 1, this.leadKey, this.id).catch(() => {});
@@ -150,6 +161,8 @@ export class Reconciler {
       cancelled: 0,
       paused: [],
       resumed: [],
+      schedulesRestored: 0,
+      schedulesRemoved: 0,
       prunedTasks: 0,
       prunedNodes: 0,
       prunedRollups: 0,
@@ -163,6 +176,7 @@ export class Reconciler {
     const steps: [Step, () => Promise<void>][] = [
       // Pause first: after Redis lost its state, workers must not start a paused queue's jobs.
       ["queues", () => this.applyQueueSettings(report)],
+      ["schedules", () => this.repairSchedules(report)],
       ["stalled", () => this.closeStalled(report)],
       ["requeue", () => this.requeueMissing(report)],
       ["prune", () => this.prune(report)],
@@ -177,7 +191,15 @@ export class Reconciler {
       // A long run must keep the lead it works under; if another process took it, stop here.
       if (!force && !(await this.holdLead().catch(() => false))) break;
     }
-    if (report.requeued || report.stalled || report.cancelled || report.paused.length || report.resumed.length) {
+    if (
+      report.requeued ||
+      report.stalled ||
+      report.cancelled ||
+      report.paused.length ||
+      report.resumed.length ||
+      report.schedulesRestored ||
+      report.schedulesRemoved
+    ) {
       const { errors: _, leader: __, ...counts } = report;
       this.deps.log.info(counts, "reconciled ledger and Redis");
     }
@@ -211,6 +233,18 @@ export class Reconciler {
       await withTimeout(s.paused ? queue.pause() : queue.resume(), REDIS_TIMEOUT_MS, "Redis");
       (s.paused ? report.paused : report.resumed).push(s.type);
     }
+  }
+
+  /**
+   * Re-creates the job schedulers Redis lost (or holds with another timing) from PostgreSQL, and
+   * removes those whose schedule is gone or paused. Redis is listed first: a schedule made after
+   * that is then in PostgreSQL's answer too, so it is never taken for a deleted one.
+   */
+  private async repairSchedules(report: ReconcileReport): Promise<void> {
+    const listed = await this.clock.listed();
+    const { restored, removed } = await this.clock.repair(listed, await this.schedules.active());
+    report.schedulesRestored = restored.length;
+    report.schedulesRemoved = removed.length;
   }
 
   /**

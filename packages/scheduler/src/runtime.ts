@@ -1,11 +1,13 @@
 import { createRedis, type Env, type Logger, type RedisClient, type RedisTarget } from "@conveyor/core";
-import { AuditLog, createDb, type DbHandle, KeyStore, Ledger, NodeRegistry } from "@conveyor/db";
+import { AuditLog, createDb, type DbHandle, KeyStore, Ledger, NodeRegistry, ScheduleStore } from "@conveyor/db";
 import { builtInTypes, TaskCatalog } from "@conveyor/handlers";
 import { Dispatcher } from "./dispatch.ts";
 import { EventPublisher } from "./events.ts";
 import { Queues } from "./queues.ts";
 import { Reconciler } from "./reconciler.ts";
+import { ScheduleClock } from "./schedule/clock.ts";
 import { Scheduler } from "./scheduler.ts";
+import { Schedules } from "./schedules.ts";
 import type { Services } from "./services.ts";
 
 export interface RuntimeOptions {
@@ -31,6 +33,8 @@ export interface Runtime {
   dispatcher: Dispatcher;
   events: EventPublisher;
   scheduler: Scheduler;
+  /** Recurring schedules (`/v1/schedules`); their ticks are handled by a `ScheduleTicker`. */
+  schedules: Schedules;
   queues: Queues;
   nodes: NodeRegistry;
   audit: AuditLog;
@@ -51,6 +55,15 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
   const events = new EventPublisher(redis, opts.queuePrefix, opts.log);
   const scheduler = new Scheduler({ ledger, catalog, dispatcher, events, log: opts.log });
   const queues = new Queues(ledger, catalog, dispatcher);
+  const clock = new ScheduleClock(redis, opts.queuePrefix, opts.log);
+  const schedules = new Schedules({
+    store: new ScheduleStore(pg),
+    catalog,
+    dispatcher,
+    events,
+    clock,
+    log: opts.log,
+  });
   const reconciler = opts.reconcile
     ? new Reconciler({ pg, redis, dispatcher, events, log: opts.log, ...opts.reconcile })
     : null;
@@ -68,9 +81,10 @@ export function createRuntime(opts: RuntimeOptions): Runtime {
     dispatcher,
     events,
     scheduler,
+    schedules,
     async close() {
       await reconciler?.stop();
-      await Promise.allSettled([dispatcher.close(), events.close()]);
+      await Promise.allSettled([dispatcher.close(), events.close(), clock.close()]);
       redis.disconnect();
       await pg.close();
     },

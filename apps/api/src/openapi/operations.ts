@@ -1,10 +1,12 @@
 import type { Scope } from "@conveyor/core";
 import {
+  CreateSchedule,
   GetTaskQuery,
   ListTasksQuery,
   MetricsQuery,
   MetricsSeriesQuery,
   PatchQueue,
+  PatchSchedule,
   RetryFailed,
   SubmitBatch,
   SubmitTask,
@@ -29,6 +31,8 @@ import {
   Readiness,
   Retried,
   ScalingSignal,
+  Schedule,
+  ScheduleList,
   Task,
   TaskBatch,
   TaskList,
@@ -71,6 +75,10 @@ export interface Operation {
 export const TAGS = [
   { name: "tasks", description: "Submit tasks and follow them" },
   { name: "task types", description: "What can be submitted" },
+  {
+    name: "schedules",
+    description: "Recurring schedules: a task every interval or on a cron, kept in PostgreSQL; each run is a task",
+  },
   { name: "queues", description: "One queue per task type: counts, pause and resume (admin)" },
   { name: "nodes", description: "Worker nodes and their liveness (admin)" },
   { name: "scaling", description: "The signal autoscalers follow: KEDA's metrics-api trigger, start:workers (admin)" },
@@ -88,6 +96,18 @@ const TaskId = z.object({
 });
 
 const NO_TASK = "not_found: no such task in the caller's tenant";
+
+const ScheduleId = z.object({
+  id: z.string().describe("The schedule's id; a malformed id and another tenant's schedule both answer 404"),
+});
+
+const NO_SCHEDULE = "not_found: no such schedule in the caller's tenant";
+
+const SCHEDULE_400 =
+  "validation_failed: the body does not match its schema, neither or both of `cron` and `everyMs`, a cron that is " +
+  "not 5 fields (or 6 with seconds first) or never fires (detail code `invalid_cron`), an unknown time zone " +
+  "(`invalid_timezone`), `everyMs` under 1000, or a task its type refuses (an unknown type: detail code " +
+  "`unknown_task_type`)";
 
 const KeyId = z.object({ id: z.string().describe("The key's id (from `POST /v1/keys` or `GET /v1/keys`)") });
 
@@ -237,6 +257,96 @@ export const OPERATIONS: readonly Operation[] = [
     scope: "tasks:write",
     request: RetryFailed,
     responses: { 202: Retried },
+  },
+  {
+    method: "post",
+    path: "/v1/schedules",
+    operationId: "createSchedule",
+    tag: "schedules",
+    summary: "Make a recurring schedule",
+    description:
+      "Exactly one of `cron` (5 fields, or 6 with seconds first, read in `timezone`, default UTC) and `everyMs` " +
+      "(>= 1000; the first run comes one interval after creation). However many worker nodes run, each tick " +
+      "makes one task, with `scheduleId` set (list them with `GET /v1/tasks?scheduleId=`).",
+    scope: "tasks:write",
+    request: CreateSchedule,
+    responses: { 201: Schedule, 400: SCHEDULE_400 },
+  },
+  {
+    method: "get",
+    path: "/v1/schedules",
+    operationId: "listSchedules",
+    tag: "schedules",
+    summary: "List the tenant's schedules (admin: every tenant's), with their next and last runs",
+    scope: "tasks:read",
+    responses: { 200: ScheduleList },
+  },
+  {
+    method: "get",
+    path: "/v1/schedules/{id}",
+    operationId: "getSchedule",
+    tag: "schedules",
+    summary: "Read a schedule",
+    scope: "tasks:read",
+    params: ScheduleId,
+    responses: { 200: Schedule, 404: NO_SCHEDULE },
+  },
+  {
+    method: "patch",
+    path: "/v1/schedules/{id}",
+    operationId: "updateSchedule",
+    tag: "schedules",
+    summary: "Change a schedule",
+    description:
+      "A field left out keeps its value. Setting `cron` drops `everyMs` and the other way round, so one call " +
+      "switches between them; a new interval starts counting from now. `task` is replaced whole.",
+    scope: "tasks:write",
+    params: ScheduleId,
+    request: PatchSchedule,
+    responses: { 200: Schedule, 400: SCHEDULE_400, 404: NO_SCHEDULE },
+  },
+  {
+    method: "delete",
+    path: "/v1/schedules/{id}",
+    operationId: "deleteSchedule",
+    tag: "schedules",
+    summary: "Delete a schedule; the tasks it made stay",
+    scope: "tasks:write",
+    params: ScheduleId,
+    responses: { 204: "Deleted", 404: NO_SCHEDULE },
+  },
+  {
+    method: "post",
+    path: "/v1/schedules/{id}/pause",
+    operationId: "pauseSchedule",
+    tag: "schedules",
+    summary: "Pause a schedule: no ticks, `nextRunAt` null",
+    scope: "tasks:write",
+    params: ScheduleId,
+    responses: { 200: Schedule, 404: NO_SCHEDULE },
+  },
+  {
+    method: "post",
+    path: "/v1/schedules/{id}/resume",
+    operationId: "resumeSchedule",
+    tag: "schedules",
+    summary: "Resume a paused schedule",
+    description: "An interval schedule keeps its phase: it ticks on the same instants as before the pause.",
+    scope: "tasks:write",
+    params: ScheduleId,
+    responses: { 200: Schedule, 404: NO_SCHEDULE },
+  },
+  {
+    method: "post",
+    path: "/v1/schedules/{id}/trigger",
+    operationId: "triggerSchedule",
+    tag: "schedules",
+    summary: "Run a schedule once now",
+    description:
+      "A run like a tick's (it sets `lastRunAt` and `lastTaskId`), paused or not; the ticks stay as they were.",
+    scope: "tasks:write",
+    params: ScheduleId,
+    responses: { 202: { description: "The run's task", schema: Task }, 404: NO_SCHEDULE },
   },
   {
     method: "get",

@@ -3,6 +3,8 @@ import {
   type Attempt as AttemptView,
   Backoff,
   type MetricsReport,
+  ScheduleTask,
+  type Schedule as ScheduleView,
   SubmitTask,
   type Task as TaskView,
 } from "@conveyor/scheduler";
@@ -276,6 +278,23 @@ export const MetricsSeries = z.object({
     .describe("One per step, oldest first; the last holds the current minute; empty steps have zeros and nulls"),
 });
 
+/** CONTRACT.md, "Schedule". */
+export const Schedule = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  cron: z.string().nullable().describe("5 fields, or 6 with seconds first; null when `everyMs` is set"),
+  everyMs: z.number().int().min(1000).nullable().describe("The interval; null when `cron` is set"),
+  timezone: z.string().describe("The IANA time zone `cron` is read in (UTC unless given)"),
+  task: ScheduleTask.describe("What each run submits; fields left out take the type's defaults at each run"),
+  paused: z.boolean(),
+  nextRunAt: dateTime.nullable().describe("The next tick; null while paused"),
+  lastRunAt: dateTime.nullable().describe("The tick (or trigger) time of the latest run; null before the first"),
+  lastTaskId: z.uuid().nullable().describe("The task of the latest run"),
+  createdAt: dateTime,
+});
+
+export const ScheduleList = z.object({ schedules: z.array(Schedule).describe("Oldest first") });
+
 /** One entry of `GET /v1/audit`: a change, who made it, and on what. */
 export const AuditEntry = z.object({
   at: dateTime,
@@ -324,6 +343,9 @@ export const NAMED_SCHEMAS: Record<string, z.ZodType> = {
   ScalingSignal,
   AuditEntry,
   AuditList,
+  Schedule,
+  ScheduleList,
+  ScheduleTask,
   TimeSummary,
   Metrics,
   MetricsSeries,
@@ -336,3 +358,4 @@ type Assert<T extends true> = T;
 type _TaskFieldsMatch = Assert<SameKeys<z.infer<typeof Task>, TaskView>>;
 type _AttemptFieldsMatch = Assert<SameKeys<z.infer<typeof Attempt>, AttemptView>>;
 type _MetricsFieldsMatch = Assert<SameKeys<z.infer<typeof Metrics>, MetricsReport>>;
+type _ScheduleFieldsMatch = Assert<SameKeys<z.infer<typeof Schedule>, ScheduleView>>;

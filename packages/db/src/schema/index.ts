@@ -3,6 +3,7 @@ export * from "./audit-log.ts";
 export * from "./metric-rollups.ts";
 export * from "./nodes.ts";
 export * from "./queue-settings.ts";
+export * from "./schedules.ts";
 export * from "./sessions.ts";
 export * from "./task-attempts.ts";
 export * from "./task-logs.ts";

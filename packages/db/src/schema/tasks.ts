@@ -32,6 +32,8 @@ export const tasks = pgTable(
     /** Hash of the normalised request, to tell a replay from a different body under one key. */
     requestHash: text(),
     scheduleId: uuid(),
+    /** The tick of `scheduleId` this task is the run of (null for a triggered run): one task per tick. */
+    scheduledFor: timestamp({ withTimezone: true, mode: "date" }),
     runAt: timestamp({ withTimezone: true, mode: "date" }),
     /** When the task is next due to start: creation, `runAt`, or the end of a retry backoff. */
     dueAt: timestamp({ withTimezone: true, mode: "date" }).notNull().defaultNow(),
@@ -51,6 +53,12 @@ export const tasks = pgTable(
     // The reconciler's scan of what should be waiting in Redis.
     index("tasks_pending_due").on(t.dueAt).where(sql`${t.status} in ('queued', 'delayed')`),
     index("tasks_tenant_status").on(t.tenant, t.status, t.id.desc()),
+    // Partial, so unscheduled tasks pay nothing: a repeated tick inserts nothing, and a
+    // schedule's runs are listed (`GET /v1/tasks?scheduleId=`) without scanning the tenant.
+    uniqueIndex("tasks_schedule_tick")
+      .on(t.scheduleId, t.scheduledFor)
+      .where(sql`${t.scheduleId} is not null and ${t.scheduledFor} is not null`),
+    index("tasks_schedule_created").on(t.scheduleId, t.id.desc()).where(sql`${t.scheduleId} is not null`),
     check("tasks_status_check", sql`${t.status} in ('queued','delayed','running','completed','failed','cancelled')`),
     check("tasks_priority_check", sql`${t.priority} in ('critical','high','normal','low')`),
   ],

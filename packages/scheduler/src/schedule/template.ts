@@ -1,0 +1,83 @@
+import { type ErrorDetail, newTaskId, PRIORITIES } from "@conveyor/core";
+import type { NewTaskRow, ScheduleTaskTemplate } from "@conveyor/db";
+import type { TaskCatalog } from "@conveyor/handlers";
+import { z } from "zod";
+import { issueDetails } from "../scheduler.ts";
+
+/** The task a schedule submits on each run: a submission without timing or idempotency. */
+export const ScheduleTask = z.strictObject({
+  type: z.string().min(1).max(63),
+  payload: z.unknown(),
+  priority: z.enum(PRIORITIES).optional(),
+  timeoutMs: z.number().int().min(1).max(86_400_000).optional(),
+  maxAttempts: z.number().int().min(1).max(100).optional(),
+});
+
+/** The path of the first string (or key) PostgreSQL's jsonb cannot store (U+0000, a lone surrogate), or null. */
+function unstorable(value: unknown, path: (string | number)[]): (string | number)[] | null {
+  if (typeof value === "string") return value.includes("\u0000") || !value.isWellFormed() ? path : null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const bad = unstorable(value[i], [...path, i]);
+      if (bad) return bad;
+    }
+    return null;
+  }
+  if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      const bad = unstorable(k, [...path, k]) ?? unstorable(v, [...path, k]);
+      if (bad) return bad;
+    }
+  }
+  return null;
+}
+
+/**
+ * What is wrong with a schedule's task, as details under `["task", ...]` (empty when nothing):
+ * an unknown type (detail code `unknown_task_type`), a payload its type refuses, or a string
+ * PostgreSQL cannot store.
+ */
+export function templateDetails(catalog: TaskCatalog, task: ScheduleTaskTemplate): ErrorDetail[] {
+  if (!catalog.has(task.type)) {
+    return [{ path: ["task", "type"], code: "unknown_task_type", message: `unknown task type '${task.type}'` }];
+  }
+  const parsed = catalog.get(task.type).schema.safeParse(task.payload);
+  if (!parsed.success) return issueDetails(parsed.error.issues, ["task", "payload"]);
+  const bad = unstorable(task.payload, ["task", "payload"]) ?? unstorable(task.type, ["task", "type"]);
+  if (bad) {
+    return [{ path: bad, code: "invalid_string", message: "strings may not contain U+0000 or an unpaired surrogate" }];
+  }
+  return [];
+}
+
+/**
+ * The task row of one run: the template with its type's defaults, queued now. `scheduledFor` is
+ * the tick it is the run of (null for a triggered run); throws UnknownTaskTypeError when the
+ * type left the catalog.
+ */
+export function runRow(
+  catalog: TaskCatalog,
+  run: { tenant: string; scheduleId: string; task: ScheduleTaskTemplate; scheduledFor: Date | null; now: Date },
+): NewTaskRow & { scheduleId: string } {
+  const d = catalog.get(run.task.type).defaults;
+  const id = newTaskId();
+  return {
+    id,
+    tenant: run.tenant,
+    type: run.task.type,
+    status: "queued",
+    priority: run.task.priority ?? d.priority,
+    payload: run.task.payload ?? null,
+    maxAttempts: run.task.maxAttempts ?? d.maxAttempts,
+    timeoutMs: run.task.timeoutMs ?? d.timeoutMs,
+    backoff: d.backoff,
+    idempotencyKey: null,
+    requestHash: null,
+    scheduleId: run.scheduleId,
+    scheduledFor: run.scheduledFor,
+    runAt: null,
+    dueAt: run.now,
+    jobId: id,
+    createdAt: run.now,
+  };
+}
