@@ -118,11 +118,19 @@ export class ScalingService {
   ) {}
 
   /** The signal now. */
-  signal(now = Date.now()): Promise<ScalingSignal> {
-    return orUnavailable("scaling", () => this.measure(now));
+  async signal(now = Date.now()): Promise<ScalingSignal> {
+    return computeScaling((await this.measure(now)).inputs);
   }
 
-  private async measure(now: number): Promise<ScalingSignal> {
+  /**
+   * What the signal is computed from, and the nodes list it read: a supervisor that knows some
+   * listed nodes are gone (its own workers that crashed, still `up` for 15 s) corrects the inputs.
+   */
+  measure(now = Date.now()): Promise<{ inputs: ScalingInputs; nodes: NodeView[] }> {
+    return orUnavailable("scaling", () => this.read(now));
+  }
+
+  private async read(now: number): Promise<{ inputs: ScalingInputs; nodes: NodeView[] }> {
     const { ledger } = this.deps;
     const metrics = ledger.metrics();
     const since = Math.floor(now / MINUTE_MS) * MINUTE_MS - MINUTE_MS;
@@ -139,7 +147,7 @@ export class ScalingService {
       Promise.all(paused.map((type) => submitted(type))),
     ]);
     const counted = (type: string) => !paused.includes(type);
-    return computeScaling({
+    const inputs: ScalingInputs = {
       backlog: sum([...backlog].filter(([type]) => counted(type)).map(([, b]) => b.pending)),
       arrivals: Math.max(0, allArrivals - sum(pausedArrivals)),
       arrivalSeconds: Math.max(1, (now - arrivalSince) / 1000),
@@ -148,7 +156,8 @@ export class ScalingService {
       nodeSeconds: nodeSecondsSince(nodes, since, now),
       activeNodes: nodes.filter((n) => n.status === "up").length,
       targetDrainSeconds: this.opts.targetDrainSeconds,
-    });
+    };
+    return { inputs, nodes };
   }
 }
 

@@ -1,0 +1,129 @@
+/**
+ * `bun run start:workers`: a supervisor keeping between WORKERS_MIN and WORKERS_MAX worker
+ * processes (`bun apps/worker/src/index.ts`, WORKER_PORT=0) as the scaling signal asks (the same
+ * computation as `GET /v1/scaling`, read in process: no API key needed). A worker that dies is
+ * replaced after a backoff; extra ones are stopped with SIGTERM and drain; SIGTERM or SIGINT to
+ * the supervisor is passed on to every worker, and it exits 0 once they all have.
+ *
+ * Tuning knobs read only here (docs/operations.md): WORKERS_INTERVAL_MS,
+ * WORKERS_SCALE_DOWN_DELAY_MS, WORKERS_RESTART_BACKOFF_MS, WORKERS_ARRIVAL_WINDOW_MS.
+ */
+
+import { hostname } from "node:os";
+import { createLogger, dataDir, EnvError, parseEnv, projectRoot } from "@conveyor/core";
+import { createDb, Ledger, NodeRegistry } from "@conveyor/db";
+import { computeScaling, resolveServices, ScalingService } from "@conveyor/scheduler";
+import { type ScalingReading, type WorkerChild, WorkerSupervisor } from "./worker-supervisor.ts";
+
+/** The supervisor's own settings: whole numbers of ms, each with a floor. */
+export function supervisorSettings(source: Record<string, string | undefined> = process.env) {
+  const problems: string[] = [];
+  const ms = (name: string, fallback: number | undefined, min: number) => {
+    const raw = source[name];
+    if (raw === undefined || raw === "") return fallback;
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < min) {
+      problems.push(`  ${name}: expected a whole number of ms, at least ${min}`);
+      return fallback;
+    }
+    return v;
+  };
+  const settings = {
+    intervalMs: ms("WORKERS_INTERVAL_MS", 5000, 100) as number,
+    scaleDownDelayMs: ms("WORKERS_SCALE_DOWN_DELAY_MS", 60_000, 0) as number,
+    restartBackoffMs: ms("WORKERS_RESTART_BACKOFF_MS", 1000, 10) as number,
+    arrivalWindowMs: ms("WORKERS_ARRIVAL_WINDOW_MS", undefined, 1000),
+  };
+  if (problems.length > 0) throw new EnvError(`invalid environment:\n${problems.join("\n")}`);
+  return settings;
+}
+
+if (import.meta.main) await main();
+
+async function main(): Promise<void> {
+  const env = parseEnv();
+  const settings = supervisorSettings();
+  const log = createLogger("workers", env.LOG_LEVEL);
+  const root = projectRoot();
+
+  // PostgreSQL and Redis are found (or started) once, migrations run once: the workers are told where.
+  const services = await resolveServices(env, log, dataDir(env, root));
+  const pg = createDb(services.databaseUrl, { max: 2, appName: "conveyor-workers" });
+  const nodes = new NodeRegistry(pg);
+  const scaling = new ScalingService(
+    { ledger: new Ledger(pg), nodes },
+    { targetDrainSeconds: env.SCALING_TARGET_DRAIN_S, arrivalWindowMs: settings.arrivalWindowMs },
+  );
+
+  const childEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) childEnv[k] = v;
+  Object.assign(childEnv, { DATABASE_URL: services.databaseUrl, WORKER_PORT: "0", MIGRATE_ON_START: "false" });
+  if (env.REDIS_CLUSTER_NODES.length === 0 && services.redis.url) childEnv.REDIS_URL = services.redis.url;
+
+  const host = hostname();
+  const supervisor = new WorkerSupervisor({
+    min: env.WORKERS_MIN,
+    max: env.WORKERS_MAX,
+    intervalMs: settings.intervalMs,
+    scaleDownDelayMs: settings.scaleDownDelayMs,
+    restartBackoffMs: settings.restartBackoffMs,
+    killAfterMs: env.SHUTDOWN_GRACE_MS + 10_000,
+    log,
+    spawn(): WorkerChild {
+      const child = Bun.spawn([process.execPath, "apps/worker/src/index.ts"], {
+        cwd: root,
+        env: childEnv,
+        stdin: "ignore",
+        stdout: "inherit",
+        stderr: "inherit",
+      });
+      return {
+        pid: child.pid,
+        exited: child.exited.then(() => child.exitCode),
+        signalCode: () => child.signalCode,
+        kill: (signal) => child.kill(signal),
+      };
+    },
+    async read({ spawned, running }): Promise<ScalingReading> {
+      const { inputs, nodes: list } = await scaling.measure();
+      let otherNodes = 0;
+      let gone = 0;
+      const activeByPid = new Map<number, number>();
+      for (const n of list) {
+        if (n.status !== "up") continue;
+        if (n.host !== host || !spawned.has(n.pid)) otherNodes++;
+        else if (running.has(n.pid)) activeByPid.set(n.pid, n.active);
+        // A worker of ours that died is listed up for 15 s more: it is no node, and counting it
+        // would ask for one more worker on every read until it is lost.
+        else gone++;
+      }
+      const signal = computeScaling({ ...inputs, activeNodes: Math.max(0, inputs.activeNodes - gone) });
+      return {
+        desiredNodes: signal.desiredNodes,
+        backlog: signal.backlog,
+        activeNodes: signal.activeNodes,
+        otherNodes,
+        activeByPid,
+      };
+    },
+  });
+
+  log.info(
+    { min: env.WORKERS_MIN, max: env.WORKERS_MAX, targetDrainS: env.SCALING_TARGET_DRAIN_S, ...settings },
+    "worker supervisor started",
+  );
+  supervisor.start();
+
+  let stopping = false;
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, async () => {
+      if (stopping) return;
+      stopping = true;
+      await supervisor.shutdown(sig);
+      await pg.close().catch(() => {});
+      await services.stop();
+      log.info("worker supervisor stopped");
+      process.exit(0);
+    });
+  }
+}
