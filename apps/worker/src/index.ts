@@ -44,17 +44,25 @@ if (evicting.length > 0) {
 const server = Bun.serve({ port: env.WORKER_PORT, hostname: "0.0.0.0", fetch: node.http.fetch });
 log.info({ url: `http://127.0.0.1:${server.port}`, node: node.id }, "worker listening");
 
+// On SIGTERM/SIGINT: take no new task, let running ones finish within SHUTDOWN_GRACE_MS, hand
+// back the rest (`interrupted`), leave the node list, close connections, exit 0.
 let stopping = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, async () => {
     if (stopping) return;
     stopping = true;
-    log.info({ graceMs: env.SHUTDOWN_GRACE_MS }, "draining");
-    await node.close(env.SHUTDOWN_GRACE_MS);
-    await ticker.close();
-    await server.stop();
-    await runtime.close();
-    await services.stop();
-    process.exit(0);
+    log.info({ signal: sig, graceMs: env.SHUTDOWN_GRACE_MS }, "draining");
+    let code = 0;
+    try {
+      await node.close(env.SHUTDOWN_GRACE_MS);
+      await ticker.close();
+      await server.stop(true);
+      await runtime.close();
+      await services.stop();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "worker did not stop cleanly");
+      code = 1;
+    }
+    process.exit(code);
   });
 }

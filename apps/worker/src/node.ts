@@ -16,6 +16,7 @@ import { backoffDelay, cancelChannel, type EventPublisher, type JobData, taskEve
 import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
 import workerPackage from "../package.json" with { type: "json" };
 import { createWorkerHttp } from "./app.ts";
+import { Autoscaler, type AutoscalerSettings, queueBacklog, type ScalablePool } from "./autoscaler.ts";
 import type { ConcurrencyRange } from "./concurrency.ts";
 import { execute, type RunOutcome } from "./executor.ts";
 import { Heartbeat } from "./heartbeat.ts";
@@ -47,6 +48,23 @@ export interface WorkerNodeDeps {
   metricsFlushMs?: number;
   /** `GET /metrics` on the node's HTTP app (METRICS_ENABLED); default true. */
   metricsEnabled?: boolean;
+  /**
+   * Moves each type's local concurrency between its minimum and maximum as backlog and headroom
+   * say (default: on, `AUTOSCALER_DEFAULTS`; tests use a shorter interval). `false`: every type
+   * runs at its maximum.
+   */
+  autoscale?: Partial<AutoscalerSettings> | false;
+}
+
+/** One type's BullMQ Worker and how many of its slots are in use. */
+interface TypeSlots {
+  worker: Worker<JobData>;
+  /** The Worker's own (non-blocking) connection. */
+  connection: RedisClient;
+  range: ConcurrencyRange;
+  inUse: number;
+  /** The most slots in use at once since the autoscaler last looked. */
+  peak: number;
 }
 
 /** Carries the delay the ledger recorded for a retry to BullMQ's custom backoff strategy. */
@@ -74,6 +92,8 @@ export class WorkerNode {
   readonly id: string;
   readonly types: string[];
   private readonly workers = new Map<string, Worker<JobData>>();
+  private readonly slots = new Map<string, TypeSlots>();
+  private autoscaler: Autoscaler | undefined;
   private readonly connections: RedisClient[] = [];
   private readonly shutdown = new AbortController();
   private readonly active = new Set<string>();
@@ -102,17 +122,20 @@ export class WorkerNode {
 
   /** Starts taking jobs for every served type. */
   async start(): Promise<void> {
+    const autoscale = this.deps.autoscale ?? {};
     for (const type of this.types) {
       const def = this.deps.catalog.get(type);
+      const range = this.deps.concurrency?.[type] ?? def.defaults.concurrency;
       const connection = createRedis(this.deps.redis, "worker", `conveyor-worker-${type}`);
       this.connections.push(connection);
       const worker = new Worker<JobData>(
         queueName(type),
-        (job, token, signal) => this.process(def, job, token, signal),
+        (job, token, signal) => this.occupy(type, () => this.process(def, job, token, signal)),
         {
           connection,
           prefix: this.deps.queuePrefix,
-          concurrency: (this.deps.concurrency?.[type] ?? def.defaults.concurrency).max,
+          // The autoscaler starts a type at its minimum and moves it from there.
+          concurrency: autoscale === false ? range.max : range.min,
           lockDuration: this.deps.lockMs,
           stalledInterval: Math.floor(this.deps.lockMs / 2),
           // Our ledger counts stalls; BullMQ would otherwise fail a job on its second stall.
@@ -134,17 +157,19 @@ export class WorkerNode {
         );
       });
       this.workers.set(type, worker);
+      this.slots.set(type, { worker, connection, range, inUse: 0, peak: 0 });
       void worker.run().catch((err) => this.deps.log.error({ type, err: (err as Error).message }, "worker stopped"));
     }
     await Promise.all([...this.workers.values()].map((w) => w.waitUntilReady()));
     await this.listenForCancels();
-    await this.startHeartbeat();
+    const producer = await this.startHeartbeat();
+    if (autoscale !== false) this.startAutoscaler(producer, autoscale);
     this.metrics.start();
     this.deps.log.info({ node: this.id, types: this.types }, "worker node started");
   }
 
   /** Announces the node (row and Redis key) and keeps it alive on its own fail-fast connection. */
-  private async startHeartbeat(): Promise<void> {
+  private async startHeartbeat(): Promise<RedisClient> {
     const redis = createRedis(this.deps.redis, "producer", "conveyor-worker-heartbeat");
     redis.on("error", (err) => this.deps.log.debug({ err: err.message }, "heartbeat connection error"));
     this.connections.push(redis);
@@ -164,10 +189,57 @@ export class WorkerNode {
       intervalMs: this.deps.heartbeatMs,
       stats: () => ({
         active: this.active.size,
-        concurrency: Object.fromEntries([...this.workers].map(([type, w]) => [type, w.concurrency])),
+        concurrency: this.concurrency,
       }),
     });
     await this.heartbeat.start();
+    return redis;
+  }
+
+  /** Backlogs are read on the heartbeat's fail-fast connection: a look never waits behind an outage. */
+  private startAutoscaler(redis: RedisClient, settings: Partial<AutoscalerSettings>): void {
+    const pools: ScalablePool[] = [...this.slots].map(([type, s]) => ({
+      type,
+      range: s.range,
+      get concurrency() {
+        return s.worker.concurrency;
+      },
+      resize: (n) => {
+        // One Worker per type: BullMQ reads `concurrency` before each fetch, so a raise takes
+        // effect at the next fetch and a cut lets running jobs finish.
+        s.worker.concurrency = n;
+      },
+      takePeak: () => {
+        const peak = s.peak;
+        s.peak = s.inUse;
+        return peak;
+      },
+    }));
+    this.autoscaler = new Autoscaler({
+      pools,
+      backlog: (type) => queueBacklog(redis, this.deps.queuePrefix, queueName(type)),
+      log: this.deps.log,
+      settings,
+    });
+    this.autoscaler.start();
+  }
+
+  /** The local concurrency of each served type now (what the heartbeat reports). */
+  get concurrency(): Record<string, number> {
+    return Object.fromEntries([...this.workers].map(([type, w]) => [type, w.concurrency]));
+  }
+
+  /** Counts a BullMQ slot of `type` as used while `run` runs (the autoscaler's measure of use). */
+  private async occupy<T>(type: string, run: () => Promise<T>): Promise<T> {
+    const s = this.slots.get(type);
+    if (!s) return run();
+    s.inUse++;
+    s.peak = Math.max(s.peak, s.inUse);
+    try {
+      return await run();
+    } finally {
+      s.inUse--;
+    }
   }
 
   /**
@@ -286,9 +358,23 @@ export class WorkerNode {
     if (outcome.outcome === "interrupted") {
       // Handed back by a draining node: back to waiting without using up an attempt.
       await job.moveToWait(token);
+      await this.wakeWorkers(task.type);
       throw new WaitingError();
     }
     throw new RetryLater(`${error.code}: ${error.message}`, delayMs);
+  }
+
+  /**
+   * BullMQ 6.7 puts a prioritized job back in the queue (`moveToWait`) without the marker that
+   * wakes blocked workers, so other nodes would see it only when their blocking wait times out
+   * (seconds). Every Conveyor job has a priority: add the marker, as an add would.
+   */
+  private async wakeWorkers(type: string): Promise<void> {
+    const s = this.slots.get(type);
+    if (!s) return;
+    await s.connection
+      .zadd(s.worker.toKey("marker"), 0, "0")
+      .catch((err) => this.deps.log.debug({ type, err: (err as Error).message }, "queue marker not added"));
   }
 
   private onProgress(task: TaskRow, percent: number): void {
@@ -301,8 +387,10 @@ export class WorkerNode {
     if (this.closed) return;
     this.closed = true;
     const workers = [...this.workers.values()];
+    // Closing a Worker stops its fetching at once; its running jobs go on.
     const drained = Promise.all(workers.map((w) => w.close()));
     const timer = setTimeout(() => this.shutdown.abort(new Error("grace period over")), graceMs);
+    await this.autoscaler?.stop();
     await drained;
     clearTimeout(timer);
     // Beating until the drain is over: a node finishing long tasks is alive, not lost.
@@ -324,6 +412,7 @@ export class WorkerNode {
     if (this.closed) return;
     this.closed = true;
     this.killed = true;
+    await this.autoscaler?.stop();
     await this.heartbeat?.stop();
     // Handlers stop where they are; what they return is dropped (see `record`).
     this.progress.stop();
