@@ -35,14 +35,26 @@ const server = Bun.serve({
 log.info({ url: `http://127.0.0.1:${server.port}` }, "api listening");
 if (admin.generated) console.log(`admin API key (kept in ${admin.file}): ${admin.key}`);
 
+// On SIGTERM/SIGINT: take no new connection, answer the requests in flight (a long poll holds
+// at most 30 s), then close. A request still open after SHUTDOWN_GRACE_MS is cut.
 let stopping = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, async () => {
     if (stopping) return;
     stopping = true;
-    await server.stop();
-    await runtime.close();
-    await services.stop();
-    process.exit(0);
+    log.info({ signal: sig, graceMs: env.SHUTDOWN_GRACE_MS }, "draining");
+    let code = 0;
+    try {
+      const cut = setTimeout(() => void server.stop(true), env.SHUTDOWN_GRACE_MS);
+      await server.stop();
+      clearTimeout(cut);
+      await runtime.close();
+      await services.stop();
+      log.info("api stopped");
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "api did not stop cleanly");
+      code = 1;
+    }
+    process.exit(code);
   });
 }

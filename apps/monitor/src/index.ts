@@ -32,15 +32,30 @@ const server = Bun.serve({
 });
 log.info({ url: `http://127.0.0.1:${server.port}` }, "monitor listening");
 
+// On SIGTERM/SIGINT: take no new connection, end every SSE and WebSocket stream (clients
+// reconnect to another instance and resume with Last-Event-ID), answer the proxied requests in
+// flight, then close. A request still open after SHUTDOWN_GRACE_MS is cut.
 let stopping = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, async () => {
     if (stopping) return;
     stopping = true;
-    await monitor.close();
-    await server.stop();
-    await runtime.close();
-    await services.stop();
-    process.exit(0);
+    log.info({ signal: sig, graceMs: env.SHUTDOWN_GRACE_MS }, "draining");
+    let code = 0;
+    try {
+      const cut = setTimeout(() => void server.stop(true), env.SHUTDOWN_GRACE_MS);
+      // Stop accepting first: a stream opened after the streams were ended would hold the server open.
+      const stopped = server.stop();
+      await monitor.close();
+      await stopped;
+      clearTimeout(cut);
+      await runtime.close();
+      await services.stop();
+      log.info("monitor stopped");
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "monitor did not stop cleanly");
+      code = 1;
+    }
+    process.exit(code);
   });
 }
