@@ -120,6 +120,34 @@ describe("a worker process on SIGTERM", () => {
   );
 });
 
+describe("a worker process on a second signal", () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await createTestStack({ label: "drain2" });
+  });
+  afterAll(() => stack?.close());
+
+  test(
+    "ends the grace period at once: the running task is handed back and the process exits 0",
+    async () => {
+      const worker = spawn(stack, "worker", { WORKER_TYPES: "sleep", SHUTDOWN_GRACE_MS: "60000" });
+      const node = await announced(stack, worker);
+      const task = await submit(stack, { type: "sleep", payload: { ms: 60_000 } });
+      await eventually(async () => (await getTask(stack, task.id)).status === "running", {
+        timeoutMs: 15_000,
+        what: "the task to run on the process",
+      });
+      worker.proc.kill("SIGINT");
+      await worker.logged("draining");
+      worker.proc.kill("SIGINT");
+      expect(await worker.exited).toBe(0);
+      expect((await attemptsOf(stack, task.id)).map((a) => [a.outcome, a.node])).toEqual([["interrupted", node.id]]);
+      expect((await getTask(stack, task.id)).status).toBe("queued");
+    },
+    { timeout: 60_000 },
+  );
+});
+
 describe("the api process on SIGTERM", () => {
   let stack: TestStack;
   beforeAll(async () => {

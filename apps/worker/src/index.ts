@@ -45,11 +45,16 @@ const server = Bun.serve({ port: env.WORKER_PORT, hostname: "0.0.0.0", fetch: no
 log.info({ url: `http://127.0.0.1:${server.port}`, node: node.id }, "worker listening");
 
 // On SIGTERM/SIGINT: take no new task, let running ones finish within SHUTDOWN_GRACE_MS, hand
-// back the rest (`interrupted`), leave the node list, close connections, exit 0.
+// back the rest (`interrupted`), leave the node list, close connections, exit 0. A second signal
+// ends the grace period at once (Ctrl-C twice).
 let stopping = false;
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, async () => {
-    if (stopping) return;
+    if (stopping) {
+      log.info({ signal: sig }, "handing back running tasks now");
+      node.interrupt();
+      return;
+    }
     stopping = true;
     log.info({ signal: sig, graceMs: env.SHUTDOWN_GRACE_MS }, "draining");
     let code = 0;

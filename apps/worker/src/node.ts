@@ -116,7 +116,13 @@ export class WorkerNode {
     this.metrics = new MetricsRecorder(deps.ledger.metrics(), this.id, deps.log, deps.metricsFlushMs);
     this.types = deps.types?.length ? deps.types : deps.catalog.types;
     for (const t of this.types) deps.catalog.get(t);
-    this.prometheus = (deps.metricsEnabled ?? true) ? new WorkerMetrics(() => this.active.size) : undefined;
+    this.prometheus =
+      (deps.metricsEnabled ?? true)
+        ? new WorkerMetrics(
+            () => this.active.size,
+            () => this.concurrency,
+          )
+        : undefined;
     this.http = createWorkerHttp(this, deps.checks ?? {}, this.prometheus?.registry);
   }
 
@@ -402,6 +408,12 @@ export class WorkerNode {
     this.prometheus?.close();
     for (const c of this.connections) c.disconnect();
     this.deps.log.info({ node: this.id }, "worker node stopped");
+  }
+
+  /** While closing, ends the grace period now: running tasks are handed back (`interrupted`). */
+  interrupt(): void {
+    // Before close the node still fetches: an aborted signal would hand back every job it took.
+    if (this.closed && !this.killed) this.shutdown.abort(new Error("interrupted"));
   }
 
   /**

@@ -36,6 +36,21 @@ describe("WorkerMetrics", () => {
     expect(sample(text, "conveyor_worker_active_tasks")).toBe("2");
   });
 
+  test("each type's local concurrency is a gauge of its own", async () => {
+    let now: Record<string, number> = { echo: 10, sleep: 4 };
+    metrics = new WorkerMetrics(
+      () => 0,
+      () => now,
+    );
+    let text = await metrics.registry.metrics();
+    expect(sample(text, 'conveyor_worker_concurrency{type="echo"}')).toBe("10");
+    expect(sample(text, 'conveyor_worker_concurrency{type="sleep"}')).toBe("4");
+    now = { sleep: 40 };
+    text = await metrics.registry.metrics();
+    expect(sample(text, 'conveyor_worker_concurrency{type="sleep"}')).toBe("40");
+    expect(sample(text, 'conveyor_worker_concurrency{type="echo"}')).toBeUndefined();
+  });
+
   test("event-loop lag shows a stall since the previous scrape", async () => {
     metrics = new WorkerMetrics(() => 0);
     await Bun.sleep(60);

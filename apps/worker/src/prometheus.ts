@@ -24,7 +24,7 @@ export class WorkerMetrics {
   private readonly waitSeconds: Histogram<"type">;
   private readonly loopDelay: ReturnType<typeof monitorEventLoopDelay>;
 
-  constructor(active: () => number) {
+  constructor(active: () => number, concurrency: () => Record<string, number> = () => ({})) {
     const registers = [this.registry];
     const counter = (name: string, help: string) => new Counter({ name, help, labelNames: ["type"], registers });
     this.completed = counter("conveyor_tasks_completed_total", "Tasks this node completed");
@@ -58,6 +58,16 @@ export class WorkerMetrics {
       registers,
       collect() {
         this.set(active());
+      },
+    });
+    new Gauge({
+      name: "conveyor_worker_concurrency",
+      help: "Local concurrency of each task type on this node now (the autoscaler moves it)",
+      labelNames: ["type"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [type, n] of Object.entries(concurrency())) this.set({ type }, n);
       },
     });
     // Sampled all the time, reported as the worst since the previous scrape: a loop stalled
