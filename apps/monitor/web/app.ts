@@ -135,6 +135,19 @@ interface SeriesPoint {
   runTimeMs: Timing;
   waitTimeMs: Timing;
 }
+interface Schedule {
+  id: string;
+  name: string;
+  cron: string | null;
+  everyMs: number | null;
+  timezone: string;
+  task: { type: string; payload: unknown; priority?: string };
+  paused: boolean;
+  nextRunAt: string | null;
+  lastRunAt: string | null;
+  lastTaskId: string | null;
+  createdAt: string;
+}
 const PRIORITIES = ["critical", "high", "normal", "low"];
 
 class ApiError extends Error {
@@ -363,6 +376,7 @@ function renderShell(): void {
   navLinks.overview = h("a", { href: "#/" }, "Overview");
   navLinks.tasks = h("a", { href: "#/tasks" }, "Tasks");
   navLinks.failures = h("a", { href: "#/failures" }, "Failures");
+  navLinks.schedules = h("a", { href: "#/schedules" }, "Schedules");
   if (canWrite()) navLinks.submit = h("a", { href: "#/submit" }, "Submit");
   else delete navLinks.submit;
   if (isAdmin()) {
@@ -405,6 +419,7 @@ function route(): void {
   if (section === "tasks" && id) taskDetail(mainEl, decodeURIComponent(id));
   else if (section === "tasks") tasksView(mainEl);
   else if (section === "failures") failuresView(mainEl);
+  else if (section === "schedules") schedulesView(mainEl);
   else if (section === "submit") submitView(mainEl);
   else if (section === "queues") queuesView(mainEl);
   else if (section === "nodes") nodesView(mainEl);
@@ -718,6 +733,8 @@ function overview(main: HTMLElement): void {
 interface ListQuery {
   status?: string;
   type?: string;
+  /** Only the runs of this schedule. */
+  scheduleId?: string;
   q?: string;
   /** ISO 8601 bounds on the created time. */
   since?: string;
@@ -734,6 +751,7 @@ function taskTable(host: HTMLElement, query: ListQuery, onPage?: (nextCursor: st
     const params = new URLSearchParams({ limit: String(query.limit) });
     if (query.status) params.set("status", query.status);
     if (query.type) params.set("type", query.type);
+    if (query.scheduleId) params.set("scheduleId", query.scheduleId);
     if (query.q) params.set("q", query.q);
     if (query.since) params.set("since", query.since);
     if (query.until) params.set("until", query.until);
@@ -753,7 +771,7 @@ function taskTable(host: HTMLElement, query: ListQuery, onPage?: (nextCursor: st
   const render = (tasks: Task[]) => {
     rows = new Map();
     if (tasks.length === 0) {
-      const filtered = query.status || query.type || query.q || query.since || query.until;
+      const filtered = query.status || query.type || query.scheduleId || query.q || query.since || query.until;
       const text = query.cursor ? "No older tasks." : filtered ? "No task matches these filters." : "No tasks yet.";
       replace(host, stateText(text, "empty"));
       return;
@@ -813,7 +831,7 @@ function taskTable(host: HTMLElement, query: ListQuery, onPage?: (nextCursor: st
       if (!row) {
         // A task not shown: reload when it could belong here (the server applies `q`).
         // A newer page or a closed time range gains nothing from a new task.
-        if (query.cursor || query.until) return;
+        if (query.cursor || query.until || query.scheduleId) return;
         if ((!query.status || query.status === e.status) && (!query.type || query.type === e.type)) load();
         return;
       }
@@ -843,6 +861,7 @@ function tasksView(main: HTMLElement): void {
   const query: ListQuery = {
     status: params.get("status") || undefined,
     type: params.get("type") || undefined,
+    scheduleId: params.get("scheduleId") || undefined,
     q: params.get("q") || undefined,
     since: isoOf(params.get("since")),
     until: isoOf(params.get("until")),
@@ -890,6 +909,7 @@ function tasksView(main: HTMLElement): void {
     if (q.value.trim()) p.set("q", q.value.trim());
     if (since.value) p.set("since", since.value);
     if (until.value) p.set("until", until.value);
+    if (query.scheduleId) p.set("scheduleId", query.scheduleId);
     if (params.get("limit")) p.set("limit", String(query.limit));
     const s = p.toString();
     location.hash = s ? `#/tasks?${s}` : "#/tasks";
@@ -929,9 +949,20 @@ function tasksView(main: HTMLElement): void {
     cursors.length = 0;
     goTo(undefined);
   });
+  const scheduleNote = query.scheduleId
+    ? h(
+        "p",
+        { class: "muted", id: "tasks-schedule" },
+        "Runs of schedule ",
+        h("span", { class: "mono", title: query.scheduleId }, shortId(query.scheduleId)),
+        " · ",
+        h("a", { href: "#/tasks" }, "show all tasks"),
+      )
+    : null;
   replace(
     main,
     h("h1", {}, "Tasks"),
+    scheduleNote,
     h(
       "form",
       {
@@ -1075,7 +1106,12 @@ function taskDetail(main: HTMLElement, id: string): void {
       ...row("Run at", fmtTime(t.runAt)),
       ...row("Started", fmtTime(t.startedAt)),
       ...row("Finished", fmtTime(t.finishedAt)),
-      ...(t.scheduleId ? row("Schedule", h("span", { class: "mono" }, t.scheduleId)) : []),
+      ...(t.scheduleId
+        ? row(
+            "Schedule",
+            h("a", { class: "mono", href: `#/tasks?scheduleId=${encodeURIComponent(t.scheduleId)}` }, t.scheduleId),
+          )
+        : []),
     );
     payload.textContent = fmtJson(t.payload);
     result.textContent = t.result === null ? "No result yet." : fmtJson(t.result);
@@ -1729,6 +1765,191 @@ function queuesView(main: HTMLElement): void {
   };
   const stop = every(5000, () => void load());
   view = {
+    teardown: () => {
+      alive = false;
+      stop();
+    },
+  };
+}
+
+// ---------- schedules ----------
+
+/** An interval as people say it: "every 30 s", "every 5 min", "every 2 h". */
+function fmtEvery(ms: number): string {
+  if (ms % 3_600_000 === 0) return `every ${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `every ${ms / 60_000} min`;
+  if (ms % 1000 === 0) return `every ${ms / 1000} s`;
+  return `every ${ms} ms`;
+}
+
+function schedulesView(main: HTMLElement): void {
+  let alive = true;
+  /** The schedule whose Delete asks for confirmation, if any. */
+  let confirming: string | null = null;
+  let schedules: Schedule[] = [];
+  const host = h("div", { id: "schedules" }, stateText("Loading schedules…", "loading"));
+  const notice = h("p", { id: "schedules-notice", class: "notice", role: "status" });
+  notice.hidden = true;
+  const say = (error: boolean, ...text: Child[]) => {
+    notice.hidden = false;
+    notice.className = error ? "notice error-text" : "notice";
+    replace(notice, ...text);
+  };
+  replace(
+    main,
+    h("h1", {}, "Schedules"),
+    h("p", { class: "muted" }, "Recurring tasks: each run is an ordinary task. Times are in your browser's zone."),
+    notice,
+    host,
+  );
+  const load = async () => {
+    try {
+      const res = await api<{ schedules: Schedule[] }>("GET", "/v1/schedules");
+      if (!alive) return;
+      schedules = res.schedules;
+      render();
+    } catch (err) {
+      if (alive) replace(host, stateText(`Schedules could not be loaded: ${errorMessage(err)}`, "error"));
+    }
+  };
+  const act = async (s: Schedule, what: "pause" | "resume" | "trigger" | "delete", button: HTMLButtonElement) => {
+    for (const b of host.querySelectorAll(`tr[data-schedule-id="${s.id}"] button`))
+      (b as HTMLButtonElement).disabled = true;
+    button.disabled = true;
+    try {
+      if (what === "delete") {
+        await api("DELETE", `/v1/schedules/${encodeURIComponent(s.id)}`);
+        confirming = null;
+        if (alive) say(false, `Deleted “${s.name}”. The tasks it made are kept.`);
+      } else if (what === "trigger") {
+        const task = await api<Task>("POST", `/v1/schedules/${encodeURIComponent(s.id)}/trigger`);
+        if (alive)
+          say(
+            false,
+            `Ran “${s.name}” now: task `,
+            h("a", { href: `#/tasks/${encodeURIComponent(task.id)}`, class: "mono", title: task.id }, shortId(task.id)),
+          );
+      } else {
+        await api<Schedule>("POST", `/v1/schedules/${encodeURIComponent(s.id)}/${what}`);
+        if (alive) say(false, `${what === "pause" ? "Paused" : "Resumed"} “${s.name}”.`);
+      }
+    } catch (err) {
+      if (alive) say(true, `Could not ${what === "trigger" ? "run" : what} “${s.name}”: ${errorMessage(err)}`);
+    }
+    await load();
+  };
+  const button = (s: Schedule, what: "pause" | "resume" | "trigger" | "delete", label: string, cls = "") => {
+    const b = h("button", { class: cls, "data-action": what, type: "button" }, label) as HTMLButtonElement;
+    b.addEventListener("click", () => void act(s, what, b));
+    return b;
+  };
+  const actionsOf = (s: Schedule): HTMLElement => {
+    if (confirming === s.id) {
+      const keep = h("button", { type: "button", "data-action": "keep" }, "Keep") as HTMLButtonElement;
+      keep.addEventListener("click", () => {
+        confirming = null;
+        render();
+      });
+      return h(
+        "div",
+        { class: "actions" },
+        h("span", { class: "error-text" }, "Delete this schedule?"),
+        button(s, "delete", "Yes, delete", "danger"),
+        keep,
+      );
+    }
+    const del = h("button", { class: "danger", type: "button", "data-action": "ask-delete" }, "Delete");
+    del.addEventListener("click", () => {
+      confirming = s.id;
+      render();
+    });
+    return h(
+      "div",
+      { class: "actions" },
+      s.paused ? button(s, "resume", "Resume", "primary") : button(s, "pause", "Pause"),
+      button(s, "trigger", "Run now"),
+      del,
+    );
+  };
+  const render = () => {
+    if (schedules.length === 0) {
+      replace(
+        host,
+        h(
+          "div",
+          { class: "panel", "data-state": "empty" },
+          h("p", {}, "No schedules yet."),
+          h(
+            "p",
+            { class: "muted" },
+            "Make one with POST /v1/schedules, e.g. ",
+            h("code", {}, '{"name": "ping", "everyMs": 60000, "task": {"type": "echo", "payload": {}}}'),
+          ),
+        ),
+      );
+      return;
+    }
+    const write = canWrite();
+    const rows = schedules.map((s) =>
+      h(
+        "tr",
+        { "data-schedule-id": s.id },
+        h("td", { class: "wrap" }, s.name),
+        h(
+          "td",
+          {},
+          s.cron
+            ? h(
+                "span",
+                {},
+                h("code", {}, s.cron),
+                s.timezone === "UTC" ? null : h("span", { class: "muted" }, ` ${s.timezone}`),
+              )
+            : fmtEvery(s.everyMs ?? 0),
+        ),
+        h("td", {}, s.task.type),
+        h(
+          "td",
+          { "data-schedule-state": s.paused ? "paused" : "active" },
+          h("span", { class: `status ${s.paused ? "paused" : "active"}` }, s.paused ? "paused" : "active"),
+        ),
+        h("td", { "data-next-run": s.nextRunAt ?? "" }, s.nextRunAt ? fmtTime(s.nextRunAt) : "—"),
+        h(
+          "td",
+          { "data-last-run": s.lastRunAt ?? "" },
+          fmtTime(s.lastRunAt),
+          s.lastTaskId
+            ? h(
+                "span",
+                {},
+                " · ",
+                h(
+                  "a",
+                  { href: `#/tasks/${encodeURIComponent(s.lastTaskId)}`, class: "mono", title: s.lastTaskId },
+                  shortId(s.lastTaskId),
+                ),
+              )
+            : null,
+        ),
+        h("td", {}, h("a", { href: `#/tasks?scheduleId=${encodeURIComponent(s.id)}` }, "runs")),
+        write ? h("td", {}, actionsOf(s)) : null,
+      ),
+    );
+    const columns = ["Name", "When", "Task", "State", "Next run", "Last run", ""];
+    replace(host, dataTable("schedules-table", write ? [...columns, ""] : columns, rows));
+  };
+  const reload = throttle(() => {
+    if (confirming === null) void load();
+  }, 2000);
+  // Next and last runs move on their own: refresh while the page is shown (not mid-confirmation).
+  const stop = every(5000, () => {
+    if (confirming === null) void load();
+  });
+  view = {
+    onTask: (e) => {
+      // A new task may be a run: the schedule's last run may be it.
+      if (e.status === "queued" && schedules.length > 0) reload();
+    },
     teardown: () => {
       alive = false;
       stop();
