@@ -112,8 +112,19 @@ function failure(reason: unknown): RunOutcome {
       retryable: true,
     };
   }
-  const err = reason as { code?: unknown; message?: unknown; retryable?: unknown } | undefined;
-  const code = typeof err?.code === "string" && /^[a-z_]+$/.test(err.code) ? err.code : "handler_error";
-  const message = typeof err?.message === "string" ? err.message.slice(0, 2000) : String(reason).slice(0, 2000);
-  return { kind: "failed", outcome: "failed", error: { code, message }, retryable: err?.retryable !== false };
+  try {
+    const err = reason as { code?: unknown; message?: unknown; retryable?: unknown } | undefined;
+    const code = typeof err?.code === "string" && /^[a-z_]+$/.test(err.code) ? err.code : "handler_error";
+    const message = typeof err?.message === "string" ? err.message.slice(0, 2000) : String(reason).slice(0, 2000);
+    return { kind: "failed", outcome: "failed", error: { code, message }, retryable: err?.retryable !== false };
+  } catch {
+    // A thrown value that throws when read (a Proxy, an object without a prototype): had this
+    // thrown on, the attempt would have stayed `running` forever on a live node.
+    return {
+      kind: "failed",
+      outcome: "failed",
+      error: { code: "handler_error", message: "the handler threw a value that cannot be read" },
+      retryable: true,
+    };
+  }
 }
