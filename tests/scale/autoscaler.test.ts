@@ -68,4 +68,26 @@ describe("a node's autoscaler", () => {
     },
     { timeout: 60_000 },
   );
+
+  test(
+    "a raise takes effect while every slot is busy with a long task (not only when one ends)",
+    async () => {
+      const tasks = Array.from({ length: 12 }, () => ({ type: "sleep", payload: { ms: 8000 } }));
+      expect((await stack.request("POST", "/v1/tasks/batch", { tasks })).status).toBe(202);
+      const { sql } = stack.runtime.pg;
+      const seen = await eventually(
+        async () => {
+          const [row] = await sql<{ running: number; ended: number }[]>`
+            select count(*) filter (where status = 'running')::int as running,
+                   count(*) filter (where status in ('completed', 'failed'))::int as ended
+              from tasks where payload->>'ms' = '8000'`;
+          return row && row.running > 2 ? row : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 50, what: "more than the minimum to run at once" },
+      );
+      // None of the long tasks had ended: the node took more without waiting for a slot to free.
+      expect(seen.ended).toBe(0);
+    },
+    { timeout: 60_000 },
+  );
 });

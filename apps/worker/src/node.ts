@@ -211,9 +211,10 @@ export class WorkerNode {
         return s.worker.concurrency;
       },
       resize: (n) => {
-        // One Worker per type: BullMQ reads `concurrency` before each fetch, so a raise takes
-        // effect at the next fetch and a cut lets running jobs finish.
+        // One Worker per type. A cut lets running jobs finish and fetches no more until below it.
+        const raised = n > s.worker.concurrency;
         s.worker.concurrency = n;
+        if (raised) wakeMainLoop(s.worker);
       },
       takePeak: () => {
         const peak = s.peak;
@@ -435,6 +436,17 @@ export class WorkerNode {
     await Promise.allSettled([...this.workers.values()].map((w) => w.close(true)));
     for (const c of this.connections) c.disconnect();
   }
+}
+
+/**
+ * With every slot busy, BullMQ's main loop waits for a running job to end before it looks at
+ * `concurrency` again: a raise would wait as long as the shortest running task (an hour for a
+ * long `sleep`). An already-settled entry in its queue makes it look now, as `Worker.resume()`
+ * does. `mainLoopQueue` is private in BullMQ 6.7 (pinned); without it, raises wait as before.
+ */
+function wakeMainLoop(worker: Worker<JobData>): void {
+  const loop = (worker as unknown as { mainLoopQueue?: { add(p: Promise<unknown>): void } | null }).mainLoopQueue;
+  loop?.add(Promise.resolve());
 }
 
 /** Builds a worker node; call `start()` to take jobs. */
