@@ -69,7 +69,7 @@ export function issueDetails(
  * The path of the first string (or key) PostgreSQL cannot store, or null. Its `jsonb` and
  * `text` refuse U+0000 and unpaired surrogates, so such input is a 400, not a failed insert.
  */
-function unstorable(value: unknown, path: (string | number)[]): (string | number)[] | null {
+export function unstorable(value: unknown, path: (string | number)[]): (string | number)[] | null {
   if (typeof value === "string") return value.includes("\u0000") || !value.isWellFormed() ? path : null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {

@@ -2,7 +2,7 @@ import { type ErrorDetail, newTaskId, PRIORITIES } from "@conveyor/core";
 import type { NewTaskRow, ScheduleTaskTemplate } from "@conveyor/db";
 import type { TaskCatalog } from "@conveyor/handlers";
 import { z } from "zod";
-import { issueDetails } from "../scheduler.ts";
+import { issueDetails, unstorable } from "../scheduler.ts";
 
 /** The task a schedule submits on each run: a submission without timing or idempotency. */
 export const ScheduleTask = z.strictObject({
@@ -12,25 +12,6 @@ export const ScheduleTask = z.strictObject({
   timeoutMs: z.number().int().min(1).max(86_400_000).optional(),
   maxAttempts: z.number().int().min(1).max(100).optional(),
 });
-
-/** The path of the first string (or key) PostgreSQL's jsonb cannot store (U+0000, a lone surrogate), or null. */
-function unstorable(value: unknown, path: (string | number)[]): (string | number)[] | null {
-  if (typeof value === "string") return value.includes("\u0000") || !value.isWellFormed() ? path : null;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const bad = unstorable(value[i], [...path, i]);
-      if (bad) return bad;
-    }
-    return null;
-  }
-  if (value && typeof value === "object") {
-    for (const [k, v] of Object.entries(value)) {
-      const bad = unstorable(k, [...path, k]) ?? unstorable(v, [...path, k]);
-      if (bad) return bad;
-    }
-  }
-  return null;
-}
 
 /**
  * What is wrong with a schedule's task, as details under `["task", ...]` (empty when nothing):
