@@ -40,6 +40,9 @@ const node = createWorkerNode({
   types: config.types,
   concurrency: config.concurrency,
   lockMs: 30_000,
+  // Fixed at each type's maximum, as raw BullMQ's Worker runs at the concurrency it is given: the
+  // scenarios compare capacity, not how fast the node's autoscaler ramps up (a second a step).
+  autoscale: false,
 });
 await node.start();
 
