@@ -17,6 +17,7 @@ export type RedisClient = Redis | Cluster;
 export type ConnectionRole = "worker" | "producer";
 
 const PRODUCER_TIMEOUT_MS = 2000;
+const CLUSTER_SLOTS = 16384;
 
 function options(role: ConnectionRole, name: string): RedisOptions {
   const base: RedisOptions = {
@@ -35,19 +36,33 @@ function options(role: ConnectionRole, name: string): RedisOptions {
   };
 }
 
-/** A new ioredis client (a `Cluster` when cluster nodes are given). */
+/** Seed nodes from `host:port` strings (`REDIS_CLUSTER_NODES`). */
+export function parseClusterNodes(nodes: string[]): { host: string; port: number }[] {
+  return nodes.map((hp) => {
+    const at = hp.lastIndexOf(":");
+    return { host: hp.slice(0, at) || "127.0.0.1", port: Number(hp.slice(at + 1)) };
+  });
+}
+
+/**
+ * A new ioredis client: a `Cluster` when cluster nodes are given, else one `Redis`. The role's
+ * options apply to each cluster node's connection; the fail-fast ones (no offline queue) apply
+ * to the cluster itself, which refuses commands at once while it is not ready. Each node keeps
+ * its own offline queue (ioredis forces it) for the moment a slot moves, bounded by
+ * `commandTimeout` on producers.
+ */
 export function createRedis(target: RedisTarget, role: ConnectionRole, name = `conveyor-${role}`): RedisClient {
   const opts = options(role, name);
   if (target.clusterNodes.length > 0) {
-    const nodes = target.clusterNodes.map((hp) => {
-      const [host, port] = hp.split(":");
-      return { host: host ?? "127.0.0.1", port: Number(port) };
-    });
-    const { enableOfflineQueue, retryStrategy, ...redisOptions } = opts;
-    return new Cluster(nodes, {
+    // Node connections are made by the cluster when it needs them; its own retry covers reconnects.
+    const { enableOfflineQueue, retryStrategy, lazyConnect: _, ...redisOptions } = opts;
+    return new Cluster(parseClusterNodes(target.clusterNodes), {
       redisOptions,
       enableOfflineQueue: enableOfflineQueue ?? true,
+      enableReadyCheck: true,
       clusterRetryStrategy: retryStrategy,
+      // Producers must not sit out a long slot refresh: a submit answers within its timeout anyway.
+      slotsRefreshTimeout: PRODUCER_TIMEOUT_MS,
     });
   }
   return new Redis(target.url, opts);
@@ -73,13 +88,66 @@ export async function waitReady(client: RedisClient, timeoutMs = 5000): Promise<
   });
 }
 
-/** The masters to visit for scans and config checks (the one server when not clustered). */
+/**
+ * The masters to visit for scans, pings and config checks (the one server when not clustered).
+ * A cluster knows its masters once it is ready: wait for that first (`waitReady`).
+ */
 export function masters(client: RedisClient): Redis[] {
   return client instanceof Cluster ? client.nodes("master") : [client];
 }
 
+/**
+ * Answers when Redis does: the one server, or, on a cluster, the master of every slot (a
+ * readiness check: one master away means some queues are, although the others still answer).
+ */
+export async function pingAll(client: RedisClient): Promise<void> {
+  if (!(client instanceof Cluster)) {
+    await client.ping();
+    return;
+  }
+  if (client.status !== "ready") throw new RedisDownError();
+  const connected = new Map(masters(client).map((n) => [`${n.options.host}:${n.options.port}`, n]));
+  const owners = new Set<string>();
+  for (let slot = 0; slot < CLUSTER_SLOTS; slot++) owners.add(client.slots[slot]?.[0] ?? "");
+  try {
+    await Promise.all(
+      [...owners].map((key) => {
+        const node = connected.get(key);
+        return node ? node.ping() : Promise.reject(new RedisDownError());
+      }),
+    );
+  } catch (err) {
+    // A master that went away is dropped from the client until the slot map is read again:
+    // read it now, so the check answers ok once that master is back even if nothing else asks.
+    client.refreshSlotsCache();
+    throw err;
+  }
+}
+
+/**
+ * Every key matching `pattern` on every master, page by page (SCAN on one server sees only its
+ * own keys). Each page comes with the master that holds its keys, so a caller can act on them
+ * there without a cross-slot command.
+ */
+export async function* scanKeys(
+  client: RedisClient,
+  pattern: string,
+  count = 1000,
+): AsyncGenerator<{ node: Redis; keys: string[] }> {
+  if (client instanceof Cluster) await waitReady(client);
+  for (const node of masters(client)) {
+    let cursor = "0";
+    do {
+      const [next, keys] = await node.scan(cursor, "MATCH", pattern, "COUNT", count);
+      cursor = next;
+      if (keys.length > 0) yield { node, keys };
+    } while (cursor !== "0");
+  }
+}
+
 /** Warns (returns the offending nodes) when a master does not run with `maxmemory-policy noeviction`. */
 export async function evictingNodes(client: RedisClient): Promise<string[]> {
+  if (client instanceof Cluster) await waitReady(client);
   const bad: string[] = [];
   for (const node of masters(client)) {
     try {
