@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import { createRedis, type RedisTarget, scanKeys, waitReady } from "@conveyor/core";
 import { testServices } from "./services.ts";
 
 /** A queue prefix of a suite's own, so suites never see each other's jobs. */
@@ -6,17 +6,22 @@ export function testPrefix(label = "t"): string {
   return `test-${label}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-/** Deletes every key under `prefix:` (what a suite leaves in Redis). */
-export async function deletePrefix(prefix: string): Promise<void> {
-  const { redisUrl } = await testServices();
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+/**
+ * Deletes every key under `prefix:` (what a suite leaves in Redis) on every master of `target`
+ * (default: the shared Redis). Keys are unlinked one by one on the master that holds them:
+ * a cluster refuses one UNLINK over keys of different slots.
+ */
+export async function deletePrefix(prefix: string, target?: RedisTarget): Promise<void> {
+  const where = target ?? { url: (await testServices()).redisUrl, clusterNodes: [] };
+  const redis = createRedis(where, "worker", "conveyor-test-cleanup");
+  redis.on("error", () => {});
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== "0");
+    await waitReady(redis);
+    for await (const { node, keys } of scanKeys(redis, `${prefix}:*`)) {
+      const pipeline = node.pipeline();
+      for (const key of keys) pipeline.unlink(key);
+      await pipeline.exec();
+    }
   } finally {
     redis.disconnect();
   }

@@ -15,6 +15,8 @@ export interface StackOptions {
   lockMs?: number;
   /** A Redis of the suite's own (e.g. a private redis-server it may FLUSHALL); default: the shared one. */
   redisUrl?: string;
+  /** Seed nodes (`host:port`) of a Redis Cluster: every connection of the stack is then a `Cluster`. */
+  clusterNodes?: string[];
 }
 
 /** A whole Conveyor built through the apps' factories on a suite's own database and prefix. */
@@ -48,7 +50,7 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
   const redisUrl = opts.redisUrl ?? (await testServices()).redisUrl;
   const db = await createTestDatabase(label);
   const prefix = testPrefix(label);
-  const redis: RedisTarget = { url: redisUrl, clusterNodes: [] };
+  const redis: RedisTarget = { url: redisUrl, clusterNodes: opts.clusterNodes ?? [] };
   const log = quiet();
   const runtime = createRuntime({
     databaseUrl: db.url,
@@ -121,7 +123,7 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
       await Promise.allSettled(tickers.map((t) => t.close()));
       await Promise.allSettled(nodes.map((n) => n.close(0)));
       await runtime.close();
-      await deletePrefix(prefix);
+      await deletePrefix(prefix, redis);
       await db.drop();
     },
   };
