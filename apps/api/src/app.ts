@@ -1,4 +1,4 @@
-import type { Logger, ReadinessCheck } from "@conveyor/core";
+import { type Logger, pingAll, type ReadinessCheck } from "@conveyor/core";
 import type { AuditLog, KeyStore, NodeRegistry } from "@conveyor/db";
 import type { TaskCatalog } from "@conveyor/handlers";
 import {
@@ -97,7 +97,7 @@ export function apiDepsFromRuntime(
     ),
     checks: {
       postgres: async () => void (await runtime.pg.sql`select 1`),
-      redis: async () => void (await runtime.redis.ping()),
+      redis: () => pingAll(runtime.redis),
     },
   };
 }

@@ -3,6 +3,7 @@ import {
   ForbiddenError,
   type Logger,
   type Principal,
+  pingAll,
   type RedisTarget,
   UnauthorizedError,
   ValidationError,
@@ -124,7 +125,7 @@ export function createMonitor(deps: MonitorDeps) {
   if (deps.metricsEnabled ?? true) app.route("/", prometheusRoutes(prom.registry));
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
-    const { ready: ok, checks } = await checkReadiness({ redis: async () => void (await relay.commands.ping()) });
+    const { ready: ok, checks } = await checkReadiness({ redis: () => pingAll(relay.commands) });
     return c.json({ status: ok ? "ready" : "unavailable", checks }, ok ? 200 : 503);
   });
   const asset = (kind: keyof WebAssets, type: string) => async (c: Context<Vars>) => {

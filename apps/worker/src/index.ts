@@ -1,4 +1,4 @@
-import { createLogger, dataDir, evictingNodes, parseEnv, projectRoot } from "@conveyor/core";
+import { createLogger, dataDir, evictingNodes, parseEnv, pingAll, projectRoot } from "@conveyor/core";
 import { createRuntimeFromEnv, resolveServices, ScheduleTicker } from "@conveyor/scheduler";
 import { parseConcurrency } from "./concurrency.ts";
 import { createWorkerNode } from "./node.ts";
@@ -22,7 +22,7 @@ const node = createWorkerNode({
   metricsEnabled: env.METRICS_ENABLED,
   checks: {
     postgres: async () => void (await runtime.pg.sql`select 1`),
-    redis: async () => void (await runtime.redis.ping()),
+    redis: () => pingAll(runtime.redis),
   },
 });
 await node.start();
