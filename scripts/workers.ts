@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       return {
         pid: child.pid,
         exited: child.exited.then(() => child.exitCode),
-        signalCode: () => child.signalCode,
+        signalCode: () => (child.signalCode === null ? null : String(child.signalCode)),
         kill: (signal) => child.kill(signal),
       };
     },

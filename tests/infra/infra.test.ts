@@ -9,7 +9,7 @@ import { computeScaling } from "@conveyor/scheduler";
 
 const root = projectRoot();
 const infra = join(root, "infra");
-// biome-ignore lint/suspicious/noExplicitAny: parsed YAML is checked field by field below.
+// Parsed YAML, checked field by field below.
 type Doc = any;
 
 const yamlDocs = (file: string): Doc[] => {
