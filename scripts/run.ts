@@ -7,6 +7,7 @@
 import { createLogger, dataDir, parseEnv, projectRoot, resolveAdminKey } from "@conveyor/core";
 import { resolveServices } from "@conveyor/scheduler";
 import type { Subprocess } from "bun";
+import { recordRunningStack } from "./running-stack.ts";
 
 const watch = process.argv.includes("--watch");
 const env = parseEnv();
@@ -28,6 +29,12 @@ const childEnv: Record<string, string> = {
   MIGRATE_ON_START: "false",
 };
 if (env.REDIS_CLUSTER_NODES.length === 0) childEnv.REDIS_URL = services.redis.url;
+// So `bun run start:workers` beside this finds the same PostgreSQL and Redis.
+const forgetStack = recordRunningStack(dataDir(env, root), {
+  pid: process.pid,
+  databaseUrl: services.databaseUrl,
+  redisUrl: childEnv.REDIS_URL,
+});
 
 const apps = [
   { name: "api", entry: "apps/api/src/index.ts" },
@@ -58,6 +65,7 @@ async function stop(code: number): Promise<void> {
   for (const c of children) c.kill("SIGTERM");
   await Promise.race([Promise.all(children.map((c) => c.exited)), Bun.sleep(env.SHUTDOWN_GRACE_MS + 5000)]);
   for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  forgetStack();
   await services.stop();
   process.exit(code);
 }
