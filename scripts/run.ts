@@ -29,12 +29,15 @@ const childEnv: Record<string, string> = {
   MIGRATE_ON_START: "false",
 };
 if (env.REDIS_CLUSTER_NODES.length === 0) childEnv.REDIS_URL = services.redis.url;
-// So `bun run start:workers` beside this finds the same PostgreSQL and Redis.
-const forgetStack = recordRunningStack(dataDir(env, root), {
-  pid: process.pid,
-  databaseUrl: services.databaseUrl,
-  redisUrl: childEnv.REDIS_URL,
-});
+// So `bun run start:workers` beside this finds the embedded PostgreSQL (and a Redis found or
+// started here). URLs the user gave are never written down: whoever runs it gives them again.
+const forgetStack = env.DATABASE_URL
+  ? () => {}
+  : recordRunningStack(dataDir(env, root), {
+      pid: process.pid,
+      databaseUrl: services.databaseUrl,
+      redisUrl: env.REDIS_URL ? undefined : childEnv.REDIS_URL,
+    });
 
 const apps = [
   { name: "api", entry: "apps/api/src/index.ts" },
