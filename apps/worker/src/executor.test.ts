@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { defineTaskType, echo, sleep, TaskFailure, type TaskType } from "@conveyor/handlers";
 import { z } from "zod";
-import { execute } from "./executor.ts";
+import { execute, unstorableResult } from "./executor.ts";
 
 const progressSeen: number[] = [];
 const ctx = {
@@ -80,6 +80,44 @@ describe("execute", () => {
       error: { code: "handler_error", message: "plain string" },
       retryable: true,
     });
+  });
+
+  test("a thrown value that throws when read is handler_error too, not an exception out of execute", async () => {
+    const hostile = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error("you may not look");
+        },
+      },
+    );
+    for (const thrown of [hostile, Object.create(null)]) {
+      const outcome = await execute(
+        handler(async () => {
+          throw thrown;
+        }),
+        {},
+        ctx,
+        { timeoutMs: 1000 },
+      );
+      expect(outcome).toMatchObject({ kind: "failed", outcome: "failed", error: { code: "handler_error" } });
+    }
+  });
+
+  test("a result PostgreSQL cannot store fails with invalid_result, not retryable", async () => {
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    for (const result of [{ s: "a\u0000b" }, { s: "half \ud800" }, { ["k\u0000"]: 1 }, { n: 1n }, circular]) {
+      const outcome = await execute(
+        handler(async () => result),
+        {},
+        ctx,
+        { timeoutMs: 1000 },
+      );
+      expect(outcome).toMatchObject({ kind: "failed", error: { code: "invalid_result" }, retryable: false });
+    }
+    // An escaped backslash before "u0000" is plain text, and a whole surrogate pair is fine.
+    expect(unstorableResult({ s: "\\u0000 and \\ud800", e: "😀" })).toBeNull();
   });
 
   test("a TaskFailure's code and retryable are kept", async () => {

@@ -69,6 +69,16 @@ export async function execute(
   });
   try {
     const result = await Promise.race([type.run(parsed.data, { ...ctx, signal: controller.signal }), aborted]);
+    const unstorable = unstorableResult(result ?? null);
+    if (unstorable) {
+      // Running it again would give the same result: no retry.
+      return {
+        kind: "failed",
+        outcome: "failed",
+        error: { code: "invalid_result", message: `the handler's result cannot be stored: ${unstorable}` },
+        retryable: false,
+      };
+    }
     return { kind: "completed", result: result ?? null };
   } catch (err) {
     const reason = controller.signal.aborted ? controller.signal.reason : err;
@@ -78,6 +88,28 @@ export async function execute(
     unCancel();
     unShutdown();
   }
+}
+
+// In JSON.stringify's output (which escapes only lone surrogates), an escaped U+0000 or surrogate
+// that is not itself an escaped backslash followed by "u".
+const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+
+/**
+ * Why PostgreSQL cannot keep `result` as jsonb (not JSON; U+0000 or an unpaired surrogate in a
+ * string), or null. Such a result reaching the ledger write would throw there, and the attempt
+ * would stay `running` for good on a live node.
+ */
+export function unstorableResult(result: unknown): string | null {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(result);
+  } catch (err) {
+    return `it is not JSON (${err instanceof Error ? err.message : "it cannot be serialised"})`;
+  }
+  if (json !== undefined && UNSTORABLE_ESCAPE.test(json)) {
+    return "a string holds U+0000 or an unpaired surrogate";
+  }
+  return null;
 }
 
 /** The message a cancel's reason gives, if it says more than `abort()`'s default AbortError. */
