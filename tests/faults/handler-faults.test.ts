@@ -45,6 +45,26 @@ const throws = defineTaskType({
   },
 });
 
+/** Results PostgreSQL cannot keep as jsonb, or that are not JSON at all. */
+const UNSTORABLE: Record<string, () => unknown> = {
+  nul: () => ({ body: "binary\u0000body" }),
+  loneSurrogate: () => ({ text: "half \ud800 a pair" }),
+  bigint: () => ({ n: 10n }),
+  circular: () => {
+    const o: Record<string, unknown> = {};
+    o.self = o;
+    return o;
+  },
+};
+
+const returnsUnstorable = defineTaskType({
+  type: "returns_unstorable",
+  description: "Completes with a result the ledger cannot store.",
+  schema: z.object({ kind: z.enum(Object.keys(UNSTORABLE) as [string, ...string[]]) }),
+  defaults: { maxAttempts: 2, backoff: { strategy: "fixed", delayMs: 10 }, concurrency: { min: 1, max: 20 } },
+  run: async ({ kind }) => (UNSTORABLE[kind] as () => unknown)(),
+});
+
 const neverSettles = defineTaskType({
   type: "never_settles",
   description: "Returns a promise that never settles and ignores its signal.",
@@ -79,7 +99,7 @@ describe("misbehaving handlers under load", () => {
     stack = await createTestStack({
       label: "handler-faults",
       lockMs: LOCK_MS,
-      catalog: new TaskCatalog([...BUILT_IN_TYPES, throws, neverSettles, blocksLoop]),
+      catalog: new TaskCatalog([...BUILT_IN_TYPES, throws, returnsUnstorable, neverSettles, blocksLoop]),
     });
     await stack.startNode();
   });
@@ -101,20 +121,22 @@ describe("misbehaving handlers under load", () => {
         select outcome from task_attempts where task_id = ${id} order by n`
     ).map((a) => a.outcome);
 
-  test("non-Error throws fail their task with a readable error; hung handlers time out; a blocked loop loses no lock", async () => {
+  test("non-Error throws fail their task with a readable error, unstorable results fail it, hung handlers time out, a briefly blocked loop loses no lock", async () => {
     const echoes = Array.from({ length: 300 }, (_, i) => ({ type: "echo", payload: { i } }));
     const sleeps = Array.from({ length: 100 }, (_, i) => ({ type: "sleep", payload: { ms: 100 + i * 5 } }));
-    const [load1, thrown, hung, blocked, load2] = await Promise.all([
+    const [load1, thrown, unstorable, hung, blocked, load2] = await Promise.all([
       submitMany(echoes.slice(0, 150)),
       submitMany(Object.keys(THROWN).map((kind) => ({ type: "throws", payload: { kind } }))),
+      submitMany(Object.keys(UNSTORABLE).map((kind) => ({ type: "returns_unstorable", payload: { kind } }))),
       submitMany(Array.from({ length: 5 }, () => ({ type: "never_settles", payload: {} }))),
-      // Each blocks the whole process for most of a lock period, one after another.
+      // Each blocks the whole process for a while, one after another; BullMQ renews locks every
+      // half lock period, so a block shorter than that delays a renewal but never misses one.
       submitMany(
-        Array.from({ length: 4 }, () => ({ type: "blocks_loop", payload: { ms: Math.round(LOCK_MS * 0.6) } })),
+        Array.from({ length: 4 }, () => ({ type: "blocks_loop", payload: { ms: Math.round(LOCK_MS * 0.3) } })),
       ),
       submitMany([...echoes.slice(150), ...sleeps]),
     ]);
-    const all = [...load1, ...thrown, ...hung, ...blocked, ...load2];
+    const all = [...load1, ...thrown, ...unstorable, ...hung, ...blocked, ...load2];
     await waitAllFinal(stack.runtime.pg.sql, all, { timeoutMs: 45_000, what: "every task to be final" });
 
     for (const t of await rows(thrown)) {
@@ -125,6 +147,11 @@ describe("misbehaving handlers under load", () => {
       });
       expect(typeof t.error?.message).toBe("string");
       expect(await outcomes(t.id)).toEqual(["failed", "failed"]);
+    }
+    // Running it again would give the same result: the task fails at once, saying why.
+    for (const t of await rows(unstorable)) {
+      expect({ status: t.status, code: t.error?.code }).toEqual({ status: "failed", code: "invalid_result" });
+      expect(await outcomes(t.id)).toEqual(["failed"]);
     }
     for (const t of await rows(hung)) {
       expect({ status: t.status, code: t.error?.code }).toEqual({ status: "failed", code: "timed_out" });
@@ -163,4 +190,35 @@ describe("misbehaving handlers under load", () => {
       summaryMatches: true,
     });
   }, 90_000);
+  test("a handler blocking the loop past the lock: the node does not start the tasks beside it again", async () => {
+    // Sleeps that are running when the loop stops: their locks lapse meanwhile and BullMQ hands
+    // their jobs out again, to this node. It holds them until the first run ends instead of
+    // starting a second one (before, each ran up to four times, the runs stalling each other).
+    const sleeps = await submitMany(Array.from({ length: 30 }, () => ({ type: "sleep", payload: { ms: 5000 } })));
+    await Bun.sleep(300);
+    const [blocker] = await submitMany([{ type: "blocks_loop", payload: { ms: Math.round(LOCK_MS * 1.75) } }]);
+    const all = [...sleeps, blocker as string];
+    await waitAllFinal(stack.runtime.pg.sql, all, { timeoutMs: 45_000, what: "every task to be final" });
+    const stats = await runStats(stack.runtime.pg.sql, all);
+    console.log(
+      `[handler faults] loop blocked ${Math.round(LOCK_MS * 1.75)} ms with lock ${LOCK_MS} ms: ${JSON.stringify(stats)}`,
+    );
+    expect(stats).toMatchObject({ tasks: 31, completed: 31, failed: 0, stalledAttempts: 0, startedTwice: 0 });
+    const report = await checkInvariants({
+      sql: stack.runtime.pg.sql,
+      redisUrl: stack.redis.url,
+      prefix: stack.prefix,
+      accepted: all,
+      summary: async () => (await (await stack.request("GET", "/v1/tasks/summary")).json()) as Record<string, number>,
+    });
+    expect({
+      notFinal: report.notFinal,
+      badCompletions: report.badCompletions,
+      openAttempts: report.openAttempts,
+    }).toEqual({
+      notFinal: [],
+      badCompletions: [],
+      openAttempts: [],
+    });
+  }, 60_000);
 });

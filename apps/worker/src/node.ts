@@ -97,6 +97,8 @@ export class WorkerNode {
   private readonly connections: RedisClient[] = [];
   private readonly shutdown = new AbortController();
   private readonly active = new Set<string>();
+  /** This node's run of each task it is running, by task id. */
+  private readonly runs = new Map<string, Promise<void>>();
   private closed = false;
   /** Set by `kill()`: the node behaves as a dead process and writes nothing more. */
   private killed = false;
@@ -267,7 +269,25 @@ export class WorkerNode {
     return this.active.size;
   }
 
-  private async process(
+  private process(def: TaskType, job: Job<JobData>, token: string | undefined, cancel?: AbortSignal): Promise<void> {
+    const taskId = job.data.taskId;
+    const running = this.runs.get(taskId);
+    if (running) {
+      // BullMQ handed back a job this node still runs (its lock lapsed while the event loop was
+      // blocked): a second run would start the handler again here. Hold the job until the first
+      // run has written its outcome, then end it; a retry that run asked for has no job left,
+      // and the reconciler adds it again as for any job Redis lost.
+      return running.then(
+        () => undefined,
+        () => undefined,
+      );
+    }
+    const run = this.runAttempt(def, job, token, cancel).finally(() => this.runs.delete(taskId));
+    this.runs.set(taskId, run);
+    return run;
+  }
+
+  private async runAttempt(
     def: TaskType,
     job: Job<JobData>,
     token: string | undefined,
