@@ -5,9 +5,8 @@
  */
 
 import { createLogger, dataDir, parseEnv, projectRoot, resolveAdminKey } from "@conveyor/core";
-import { resolveServices } from "@conveyor/scheduler";
+import { recordRunningStack, resolveServices } from "@conveyor/scheduler";
 import type { Subprocess } from "bun";
-import { recordRunningStack } from "./running-stack.ts";
 
 const watch = process.argv.includes("--watch");
 const env = parseEnv();

@@ -12,8 +12,7 @@
 import { hostname } from "node:os";
 import { createLogger, dataDir, EnvError, parseEnv, projectRoot } from "@conveyor/core";
 import { createDb, Ledger, NodeRegistry } from "@conveyor/db";
-import { computeScaling, resolveServices, ScalingService, type Services } from "@conveyor/scheduler";
-import { runningStack } from "./running-stack.ts";
+import { computeScaling, resolveServices, ScalingService } from "@conveyor/scheduler";
 import { type ScalingReading, type WorkerChild, WorkerSupervisor } from "./worker-supervisor.ts";
 
 /** The supervisor's own settings: whole numbers of ms, each with a floor. */
@@ -48,21 +47,8 @@ async function main(): Promise<void> {
   const root = projectRoot();
 
   // PostgreSQL and Redis are found (or started) once, migrations run once: the workers are told
-  // where. Beside a running `bun run dev`/`start` without DATABASE_URL, its stack is used: starting
-  // an embedded PostgreSQL on the same folder would stop the one it runs on.
-  const beside = env.DATABASE_URL ? null : runningStack(dataDir(env, root));
-  if (beside) log.info({ pid: beside.pid }, "using the PostgreSQL and Redis of the running `bun run dev`/`start`");
-  const services: Services = beside
-    ? {
-        databaseUrl: beside.databaseUrl,
-        redis: {
-          url: env.REDIS_URL ?? beside.redisUrl ?? "redis://127.0.0.1:6379",
-          clusterNodes: env.REDIS_CLUSTER_NODES,
-        },
-        startedLocal: false,
-        stop: async () => {},
-      }
-    : await resolveServices(env, log, dataDir(env, root));
+  // where. Beside a running `bun run dev`/`start`, that is its stack.
+  const services = await resolveServices(env, log, dataDir(env, root));
   const pg = createDb(services.databaseUrl, { max: 2, appName: "conveyor-workers" });
   const nodes = new NodeRegistry(pg);
   const scaling = new ScalingService(

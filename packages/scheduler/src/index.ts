@@ -6,6 +6,7 @@ export * from "./input.ts";
 export * from "./metrics.ts";
 export * from "./queues.ts";
 export * from "./reconciler.ts";
+export * from "./running-stack.ts";
 export * from "./runtime.ts";
 export * from "./scaling.ts";
 export * from "./schedule/clock.ts";

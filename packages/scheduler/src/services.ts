@@ -1,6 +1,7 @@
 import { type Env, type Logger, type RedisTarget, resolveLocalRedis } from "@conveyor/core";
 import { runMigrations } from "@conveyor/db";
 import { startEmbeddedPostgres } from "@conveyor/db/embedded";
+import { runningStack } from "./running-stack.ts";
 
 /** Where PostgreSQL and Redis are, and how to stop whatever this process started for them. */
 export interface Services {
@@ -18,14 +19,19 @@ export interface Services {
  */
 export async function resolveServices(env: Env, log: Logger, dataRoot: string): Promise<Services> {
   const stops: (() => Promise<void>)[] = [];
-  let databaseUrl = env.DATABASE_URL;
+  // Beside a running `bun run dev`/`start` (a worker or `start:workers` started by hand), use its
+  // embedded PostgreSQL and local Redis: an embedded PostgreSQL started on the same folder would
+  // stop the one it runs on.
+  const beside = env.DATABASE_URL ? null : runningStack(dataRoot);
+  if (beside) log.info({ pid: beside.pid }, "using the PostgreSQL and Redis of the running `bun run dev`/`start`");
+  let databaseUrl = env.DATABASE_URL ?? beside?.databaseUrl;
   if (!databaseUrl) {
     const pg = await startEmbeddedPostgres({ dataRoot, log });
     stops.push(pg.stop);
     databaseUrl = pg.url;
     log.info({ port: pg.port, dataDir: pg.dataDir }, "embedded PostgreSQL started");
   }
-  let redisUrl = env.REDIS_URL;
+  let redisUrl = env.REDIS_URL ?? beside?.redisUrl;
   if (!redisUrl && env.REDIS_CLUSTER_NODES.length === 0) {
     const redis = await resolveLocalRedis({ dataRoot, log });
     if (redis.spawned) {
