@@ -233,6 +233,20 @@ export class MetricsStore {
     return new Map(rows.map((r) => [r.type, { pending: r.pending, running: r.running }]));
   }
 
+  /**
+   * Per type, tasks waiting to start (queued, or delayed and due by now), every tenant. Read
+   * through the partial index of waiting tasks, so an autoscaler polling it never scans the table.
+   */
+  async pendingByType(): Promise<Map<string, number>> {
+    const { sql } = this.pg;
+    const rows = await sql<{ type: string; pending: number }[]>`
+      select type, count(*)::int as pending
+        from tasks
+       where status in ('queued', 'delayed') and due_at <= now()
+       group by type`;
+    return new Map(rows.map((r) => [r.type, r.pending]));
+  }
+
   /** The task types of each worker node heard from within the last 15 s (`up` in `GET /v1/nodes`). */
   async activeNodes(): Promise<string[][]> {
     const { sql } = this.pg;

@@ -140,7 +140,7 @@ export class ScalingService {
     const submitted = async (type?: string) =>
       sum(Object.values(await ledger.countByStatus({ tenant: null, type, since: new Date(arrivalSince) })));
     const [backlog, rollups, nodes, allArrivals, pausedArrivals] = await Promise.all([
-      metrics.backlog(null),
+      metrics.pendingByType(),
       metrics.read({ tenant: null, since: new Date(since), until: new Date(now + MINUTE_MS) }),
       this.deps.nodes.listNodes(),
       submitted(),
@@ -148,7 +148,7 @@ export class ScalingService {
     ]);
     const counted = (type: string) => !paused.includes(type);
     const inputs: ScalingInputs = {
-      backlog: sum([...backlog].filter(([type]) => counted(type)).map(([, b]) => b.pending)),
+      backlog: sum([...backlog].filter(([type]) => counted(type)).map(([, n]) => n)),
       arrivals: Math.max(0, allArrivals - sum(pausedArrivals)),
       arrivalSeconds: Math.max(1, (now - arrivalSince) / 1000),
       completions: sum(rollups.filter((e) => counted(e.type)).map((e) => e.rollup.completed + e.rollup.failed)),
