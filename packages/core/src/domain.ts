@@ -35,6 +35,7 @@ export const TASK_ERROR_CODES = [
   "cancelled",
   "handler_error",
   "invalid_payload",
+  "invalid_result",
   "forbidden_destination",
   "stalled",
   "unexpected_status",
