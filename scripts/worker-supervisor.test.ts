@@ -1,5 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { RESTART_BACKOFF_MAX_MS, restartDelay, TargetWindow, workerTarget } from "./worker-supervisor.ts";
+import { createLogger } from "@conveyor/core";
+import {
+  RESTART_BACKOFF_MAX_MS,
+  restartDelay,
+  TargetWindow,
+  type WorkerChild,
+  WorkerSupervisor,
+  workerTarget,
+} from "./worker-supervisor.ts";
 import { supervisorSettings } from "./workers.ts";
 
 describe("workerTarget", () => {
@@ -70,3 +78,90 @@ describe("supervisorSettings", () => {
     );
   });
 });
+
+describe("WorkerSupervisor with real processes", () => {
+  const log = createLogger("test", "silent");
+  const spawnBun = (code: string) => (): WorkerChild => {
+    const child = Bun.spawn([process.execPath, "-e", code], { stdout: "ignore", stderr: "ignore" });
+    return {
+      pid: child.pid,
+      exited: child.exited.then(() => child.exitCode),
+      signalCode: () => (child.signalCode === null ? null : String(child.signalCode)),
+      kill: (signal) => child.kill(signal),
+    };
+  };
+  const reading = (desiredNodes: number, activeByPid = new Map<number, number>()) => ({
+    desiredNodes,
+    backlog: 0,
+    activeNodes: 0,
+    otherNodes: 0,
+    activeByPid,
+  });
+
+  test("a worker that keeps crashing is restarted with a growing wait, not in a spin", async () => {
+    let spawned = 0;
+    const crashing = spawnBun("process.exit(3)");
+    const supervisor = new WorkerSupervisor({
+      min: 1,
+      max: 1,
+      intervalMs: 20,
+      scaleDownDelayMs: 0,
+      restartBackoffMs: 50,
+      killAfterMs: 5000,
+      log,
+      spawn: () => {
+        spawned++;
+        return crashing();
+      },
+      read: async () => reading(1),
+    });
+    supervisor.start();
+    await Bun.sleep(1500);
+    await supervisor.shutdown();
+    // Waits of 50, 100, 200, 400, 800 ms fit at most six starts in 1.5 s; without them the 20 ms
+    // loop would have made dozens.
+    expect(spawned).toBeGreaterThanOrEqual(2);
+    expect(spawned).toBeLessThanOrEqual(6);
+  });
+
+  test("scaling down stops the least busy workers with SIGTERM; shutdown passes the signal to the rest", async () => {
+    let desired = 3;
+    let busy = new Map<number, number>();
+    const supervisor = new WorkerSupervisor({
+      min: 1,
+      max: 5,
+      intervalMs: 20,
+      scaleDownDelayMs: 0,
+      restartBackoffMs: 50,
+      killAfterMs: 5000,
+      log,
+      spawn: spawnBun("setInterval(() => {}, 1000)"),
+      read: async () => reading(desired, busy),
+    });
+    supervisor.start();
+    const pids = await eventuallyPids(supervisor, 3);
+    const [a, b, c] = pids as [number, number, number];
+    busy = new Map([
+      [a, 0],
+      [b, 7],
+      [c, 2],
+    ]);
+    desired = 1;
+    const left = await eventuallyPids(supervisor, 1);
+    expect(left).toEqual([b]);
+    for (const pid of [a, c]) expect(() => process.kill(pid, 0)).toThrow();
+    await supervisor.shutdown("SIGINT");
+    expect(supervisor.pids()).toEqual([]);
+    expect(() => process.kill(b, 0)).toThrow();
+  });
+});
+
+async function eventuallyPids(supervisor: WorkerSupervisor, count: number): Promise<number[]> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const pids = supervisor.pids();
+    if (pids.length === count) return pids;
+    await Bun.sleep(20);
+  }
+  throw new Error(`expected ${count} workers, have ${supervisor.pids().length}`);
+}
