@@ -23,6 +23,9 @@ const THROWN: Record<string, () => unknown> = {
   // No prototype: String() of it throws a TypeError of its own.
   bare: () => Object.create(null),
   symbol: () => Symbol("thrown"),
+  // Messages PostgreSQL cannot store as they are: a NUL byte, and a surrogate pair the 2000-character cut splits.
+  nulMessage: () => new Error("bad \u0000 byte"),
+  splitPair: () => new Error(`${"x".repeat(1999)}😀`),
   // Every property read throws.
   hostile: () =>
     new Proxy(

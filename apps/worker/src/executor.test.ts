@@ -104,6 +104,23 @@ describe("execute", () => {
     }
   });
 
+  test("an error message loses NUL bytes and never ends in half a surrogate pair", async () => {
+    for (const [thrown, expected] of [
+      [new Error("bad \u0000 byte"), "bad  byte"],
+      [new Error(`${"x".repeat(1999)}😀`), `${"x".repeat(1999)}\ufffd`],
+    ] as const) {
+      const outcome = await execute(
+        handler(async () => {
+          throw thrown;
+        }),
+        {},
+        ctx,
+        { timeoutMs: 1000 },
+      );
+      expect(outcome).toMatchObject({ kind: "failed", error: { code: "handler_error", message: expected } });
+    }
+  });
+
   test("a result PostgreSQL cannot store fails with invalid_result, not retryable", async () => {
     const circular: Record<string, unknown> = {};
     circular.self = circular;

@@ -112,6 +112,14 @@ export function unstorableResult(result: unknown): string | null {
   return null;
 }
 
+/**
+ * An error message as the ledger can keep it: at most 2000 characters, no U+0000, no unpaired
+ * surrogate (the cut may split a pair). Else the write of the attempt's end would throw.
+ */
+function storableText(text: string): string {
+  return text.slice(0, 2000).replaceAll("\u0000", "").toWellFormed();
+}
+
 /** The message a cancel's reason gives, if it says more than `abort()`'s default AbortError. */
 function cancelMessage(reason: unknown): string | undefined {
   if (typeof reason === "string") return reason || undefined;
@@ -147,7 +155,7 @@ function failure(reason: unknown): RunOutcome {
   try {
     const err = reason as { code?: unknown; message?: unknown; retryable?: unknown } | undefined;
     const code = typeof err?.code === "string" && /^[a-z_]+$/.test(err.code) ? err.code : "handler_error";
-    const message = typeof err?.message === "string" ? err.message.slice(0, 2000) : String(reason).slice(0, 2000);
+    const message = storableText(typeof err?.message === "string" ? err.message : String(reason));
     return { kind: "failed", outcome: "failed", error: { code, message }, retryable: err?.retryable !== false };
   } catch {
     // A thrown value that throws when read (a Proxy, an object without a prototype): had this
