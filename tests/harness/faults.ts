@@ -13,6 +13,15 @@ import type postgres from "postgres";
 import { freePort } from "./ports.ts";
 import { eventually } from "./wait.ts";
 
+/** Children die with the test process, however it ends (a crashed run must not leave servers behind). */
+function killOnExit(proc: ReturnType<typeof Bun.spawn>): void {
+  const kill = () => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+  };
+  process.on("exit", kill);
+  void proc.exited.then(() => process.off("exit", kill));
+}
+
 /** A redis-server of a test's own on a fixed port; it keeps nothing on disk, so a restart starts empty. */
 export class FaultRedis {
   readonly port = freePort();
@@ -39,6 +48,7 @@ export class FaultRedis {
       ],
       { stdin: "ignore", stdout: "ignore", stderr: "ignore" },
     );
+    killOnExit(this.proc);
     const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on("error", () => {});
     try {
@@ -160,6 +170,7 @@ export class AppProcess {
       stderr: "inherit",
     });
     this.proc = proc;
+    killOnExit(proc);
     await eventually(
       async () => {
         if (proc.exitCode !== null || proc.signalCode !== null) {
