@@ -288,6 +288,12 @@ describe("infra/Dockerfile", () => {
       .filter((a) => !a.startsWith("--"));
     for (const f of ["package.json", "bun.lock"]) expect(copied).toContain(f);
     for (const w of workspaceDirs) expect(copied).toContain(`${w}/package.json`);
+    // Patched dependencies: without the patch files the frozen install fails.
+    const patched = Object.values(
+      (JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { patchedDependencies?: Record<string, string> })
+        .patchedDependencies ?? {},
+    );
+    for (const p of patched) expect(copied.some((c) => p === c || p.startsWith(`${c.replace(/\/$/, "")}/`))).toBe(true);
     for (const f of copied) expect(existsSync(join(root, f))).toBe(true);
     // The final stage takes the installed tree from it.
     expect(final.lines.some((l) => l.startsWith(`COPY --from=${install.name} `))).toBe(true);
