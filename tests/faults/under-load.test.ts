@@ -310,6 +310,37 @@ describe("faults under load, real processes", () => {
   );
 
   test(
+    "PostgreSQL out of connection slots (too many clients): the api answers 503, never 500; workers wait for a slot",
+    async () => {
+      const setSlots = async (n: number | null) => {
+        await pg.restartWith(n === null ? {} : { max_connections: String(n) });
+      };
+      const gen = load();
+      await Bun.sleep(2000);
+      // Fewer slots than the processes' pools want: connects beyond them fail with 53300.
+      await setSlots(8);
+      await Bun.sleep(8000);
+      await setSlots(null);
+      const healedAt = performance.now();
+      const inFlight = await pendingOf(gen.accepted);
+      await waitAllFinal(sql, inFlight, { timeoutMs: 60_000, what: "the tasks in flight to finish" });
+      const inFlightFinalMs = Math.round(performance.now() - healedAt);
+      await Bun.sleep(1000);
+      const refused = await Promise.all(workers.filter((w) => w.running).map((w) => w.logLines(/too many clients/)));
+      const { report, stats } = await finish("PostgreSQL out of connection slots 8 s", gen, {
+        inFlight: inFlight.length,
+        inFlightFinalMs,
+        workerLinesTooManyClients: refused.flat().length,
+      });
+      expect(report.statuses["500"] ?? 0).toBe(0);
+      expect(report.statuses.hung ?? 0).toBe(0);
+      // A refused connect is waited out like an outage: no job was given up and run again.
+      expect(stats.stalledAttempts).toBe(0);
+    },
+    PHASE_TIMEOUT_MS,
+  );
+
+  test(
     "the api killed mid-batch: what it accepted runs, and what it committed without answering runs too",
     async () => {
       const since = (await sql<{ since: string }[]>`select now()::text as since`)[0]?.since ?? "";

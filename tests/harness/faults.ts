@@ -3,7 +3,7 @@
  * PostgreSQL that a test may crash, pause or stop (never the shared ones), the api and worker
  * apps as child processes, a load generator over HTTP, and the ledger invariants.
  */
-import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, projectRoot } from "@conveyor/core";
@@ -114,6 +114,20 @@ export class FaultPostgres {
       port: this.port,
       log: createLogger("fault-postgres", "silent"),
     });
+  }
+
+  /**
+   * Stops the server, sets `postgresql.auto.conf` (what ALTER SYSTEM writes) to `settings`, and
+   * starts it again: `{}` puts the defaults back. No connection is needed, so it works when the
+   * server has no slot left to give.
+   */
+  async restartWith(settings: Record<string, string>): Promise<void> {
+    const dataDir = this.server?.dataDir;
+    if (!dataDir) throw new Error("the private PostgreSQL is not running");
+    await this.stop();
+    const lines = Object.entries(settings).map(([k, v]) => `${k} = '${v}'`);
+    await writeFile(join(dataDir, "postgresql.auto.conf"), ["# set by the fault harness", ...lines, ""].join("\n"));
+    await this.start();
   }
 
   /** A fast shutdown: open connections are cut, new ones are refused. */

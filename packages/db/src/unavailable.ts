@@ -27,8 +27,10 @@ export function isRetryableDbError(err: unknown): boolean {
 
 function isDriverConnectionError(err: unknown): boolean {
   if (err instanceof postgres.PostgresError) {
-    // Class 08 is connection exceptions; 57P0x is the server shutting down.
-    return err.code.startsWith("08") || err.code.startsWith("57P");
+    // Class 08 is connection exceptions; 57P0x is the server shutting down; class 53 is the
+    // server out of resources (too many connections, disk full, out of memory): a worker that
+    // gave up on those would leave its attempt `running` for good.
+    return err.code.startsWith("08") || err.code.startsWith("57P") || err.code.startsWith("53");
   }
   const code = (err as { code?: unknown })?.code;
   return (
