@@ -19,7 +19,6 @@ import {
   fetchSummary,
   type InvariantReport,
   jobTaskIds,
-  type LoadGenerator as Load,
   LoadGenerator,
   type LoadOptions,
   type LoadReport,
@@ -64,7 +63,7 @@ describe("faults under load, real processes", () => {
     workers.push(w);
     return w;
   };
-  const load = (opts: Partial<LoadOptions> = {}): Load =>
+  const load = (opts: Partial<LoadOptions> = {}): LoadGenerator =>
     new LoadGenerator({
       apiUrl: () => api.url,
       key: KEY,
@@ -112,7 +111,7 @@ describe("faults under load, real processes", () => {
   /** Stops the load, waits for every task to be final, checks the invariants, keeps the numbers. */
   const finish = async (
     fault: string,
-    gen: Load,
+    gen: LoadGenerator,
     recovery: Record<string, number>,
   ): Promise<{ report: LoadReport; stats: RunStats }> => {
     const report = await gen.stop();
