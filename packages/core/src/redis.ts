@@ -54,18 +54,50 @@ export function parseClusterNodes(nodes: string[]): { host: string; port: number
 export function createRedis(target: RedisTarget, role: ConnectionRole, name = `conveyor-${role}`): RedisClient {
   const opts = options(role, name);
   if (target.clusterNodes.length > 0) {
-    // Node connections are made by the cluster when it needs them; its own retry covers reconnects.
-    const { enableOfflineQueue, retryStrategy, lazyConnect: _, ...redisOptions } = opts;
-    return new Cluster(parseClusterNodes(target.clusterNodes), {
-      redisOptions,
-      enableOfflineQueue: enableOfflineQueue ?? true,
-      enableReadyCheck: true,
-      clusterRetryStrategy: retryStrategy,
-      // Producers must not sit out a long slot refresh: a submit answers within its timeout anyway.
-      slotsRefreshTimeout: PRODUCER_TIMEOUT_MS,
-    });
+    // The cluster's own retry covers reconnects.
+    const { enableOfflineQueue, retryStrategy, ...redisOptions } = opts;
+    return staysEnded(
+      new Cluster(parseClusterNodes(target.clusterNodes), {
+        redisOptions,
+        enableOfflineQueue: enableOfflineQueue ?? true,
+        enableReadyCheck: true,
+        clusterRetryStrategy: retryStrategy,
+        // Producers must not sit out a long slot refresh: a submit answers within its timeout anyway.
+        slotsRefreshTimeout: PRODUCER_TIMEOUT_MS,
+      }),
+    );
   }
   return new Redis(target.url, opts);
+}
+
+const CONNECTION_CLOSED = "Connection is closed.";
+
+/**
+ * Keeps a cluster ended once `disconnect()` has ended it. ioredis' node pool drains once per node
+ * on disconnect, so after `end` a late drain sets the status back to `close`; a command retried
+ * then (a worker's blocking BZPOPMIN that met CLUSTERDOWN while a master restarted, say) waits in
+ * the offline queue forever, and BullMQ's `Worker.close()` with it. Seen in tests/cluster.
+ */
+function staysEnded(cluster: Cluster): Cluster {
+  // ioredis internals (no public way to end a cluster again): the status setter and queue flush.
+  const internals = cluster as unknown as {
+    manuallyClosing?: boolean;
+    setStatus(status: string): void;
+    flushQueue(err: Error): void;
+  };
+  let ended = false;
+  cluster.on("connecting", () => {
+    ended = false;
+  });
+  cluster.on("end", () => {
+    ended = true;
+  });
+  cluster.on("close", () => {
+    if (!ended || !internals.manuallyClosing || cluster.status !== "close") return;
+    internals.setStatus("end");
+    internals.flushQueue(new Error(CONNECTION_CLOSED));
+  });
+  return cluster;
 }
 
 /** Resolves once the client is ready, or rejects after `timeoutMs`. */
