@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { evictingNodes, masters, pingAll, projectRoot, queueName, scanKeys } from "@conveyor/core";
+import { evictingNodes, masters, pingAll, projectRoot, queueName, SCHEDULES_QUEUE, scanKeys } from "@conveyor/core";
 import { Cluster } from "ioredis";
 import { createTestStack, deletePrefix, eventually, freePort, type TestStack, testPrefix } from "../harness/index.ts";
 import { attemptsOf, flakiness, getTask, submit, testCatalog, waitStatus } from "../lifecycle/support.ts";
@@ -195,6 +195,35 @@ describe("Redis Cluster (three masters): the whole lifecycle", () => {
     const refused = await post();
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+
+  test("a schedule ticks through the `{__schedules}` queue on its own master into ordinary tasks", async () => {
+    const ticker = await stack.startTicker();
+    try {
+      const made = await stack.request("POST", "/v1/schedules", {
+        name: "every second on the cluster",
+        everyMs: 1000,
+        task: { type: "echo", payload: { tick: true } },
+      });
+      expect(made.status).toBe(201);
+      const { id } = (await made.json()) as { id: string };
+      const run = await eventually(
+        async () => {
+          const res = await stack.request("GET", `/v1/tasks?scheduleId=${id}&status=completed`);
+          const { tasks } = (await res.json()) as { tasks: { id: string; result: unknown }[] };
+          return tasks[0];
+        },
+        { timeoutMs: 15_000, what: "a completed run of the schedule" },
+      );
+      expect(run.result).toEqual({ tick: true });
+      const keys = await keysByMaster(`${stack.prefix}:${SCHEDULES_QUEUE}:*`);
+      expect(keys.size).toBeGreaterThan(0);
+      const expected = await masterPortOf(SCHEDULES_QUEUE);
+      for (const port of keys.values()) expect(port).toBe(expected as number);
+      expect((await stack.request("DELETE", `/v1/schedules/${id}`)).status).toBe(204);
+    } finally {
+      await ticker.close();
+    }
   });
 
   test("a worker node's heartbeat key is on the cluster and the node is listed", async () => {
