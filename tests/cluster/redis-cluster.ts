@@ -23,6 +23,26 @@ export interface LocalCluster {
 }
 
 const MASTERS = 3;
+// A cluster node also listens on its port + 10000 (the cluster bus; `cluster-port` needs Redis 7).
+const BUS_OFFSET = 10_000;
+
+/** True when nothing listens on `port` of 127.0.0.1 (just now). */
+function isFree(port: number): boolean {
+  try {
+    Bun.serve({ port, hostname: "127.0.0.1", fetch: () => new Response() }).stop(true);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A free port whose cluster bus port is free too. */
+function nodePort(taken: number[]): number {
+  for (;;) {
+    const port = freePort();
+    if (port + BUS_OFFSET <= 65_535 && !taken.includes(port) && isFree(port + BUS_OFFSET)) return port;
+  }
+}
 
 /**
  * Starts `redis-server --cluster-enabled yes` on three free ports and joins them with
@@ -30,7 +50,8 @@ const MASTERS = 3;
  */
 export async function startRedisCluster(): Promise<LocalCluster> {
   const dir = await mkdtemp(join(tmpdir(), "conveyor-cluster-"));
-  const ports = Array.from({ length: MASTERS }, () => freePort());
+  const ports: number[] = [];
+  for (let i = 0; i < MASTERS; i++) ports.push(nodePort(ports));
   const spawn = (port: number) =>
     Bun.spawn(
       [
