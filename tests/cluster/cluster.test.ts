@@ -132,6 +132,15 @@ describe("Redis Cluster (three masters): the whole lifecycle", () => {
 
   test("queues' keys sit on more than one master; the reconciler puts back what the cluster lost", async () => {
     for (const type of SPREAD) expect((await stack.request("POST", `/v1/queues/${type}/pause`)).status).toBe(200);
+    try {
+      await lostAndFound();
+    } finally {
+      // Whatever failed, the later tests find both queues running.
+      for (const type of SPREAD) await stack.request("POST", `/v1/queues/${type}/resume`);
+    }
+  });
+
+  async function lostAndFound(): Promise<void> {
     const tasks = await Promise.all(
       [...SPREAD, ...SPREAD, ...SPREAD].map((type) =>
         submit(stack, { type, payload: type === "sleep" ? { ms: 1 } : { n: 1 } }).then((t) => ({ ...t, type })),
@@ -178,7 +187,7 @@ describe("Redis Cluster (three masters): the whole lifecycle", () => {
     for (const type of SPREAD) expect((await stack.request("POST", `/v1/queues/${type}/resume`)).status).toBe(200);
     for (const t of tasks) await waitStatus(stack, t.id, "completed");
     for (const t of tasks) expect((await attemptsOf(stack, t.id)).map((a) => a.outcome)).toEqual(["completed"]);
-  });
+  }
 
   test("a key's rate limit (a Lua script on one key's slot) holds on the cluster", async () => {
     const made = await stack.request("POST", "/v1/keys", {
