@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { projectRoot } from "@conveyor/core";
-import { deletePrefix, eventually, testPrefix, testServices } from "../harness/index.ts";
+import { childEnv, deletePrefix, eventually, testPrefix, testServices } from "../harness/index.ts";
 
 // `bun run start` as a new user runs it: no DATABASE_URL, so an embedded PostgreSQL.
 describe("bun run start without DATABASE_URL", () => {
@@ -23,18 +23,19 @@ describe("bun run start without DATABASE_URL", () => {
     "becomes ready on embedded PostgreSQL and completes an echo task",
     async () => {
       const { redisUrl } = await testServices();
-      const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "DATABASE_URL") env[k] = v;
-      Object.assign(env, {
-        REDIS_URL: redisUrl,
-        DATA_DIR: join(root, ".data", "test-start"),
-        API_PORT: "0",
-        WORKER_PORT: "0",
-        ADMIN_API_KEY: adminKey,
-        QUEUE_PREFIX: prefix,
-        LOG_LEVEL: "warn",
-        SHUTDOWN_GRACE_MS: "1000",
-      });
+      const env = childEnv(
+        {
+          REDIS_URL: redisUrl,
+          DATA_DIR: join(root, ".data", "test-start"),
+          API_PORT: "0",
+          WORKER_PORT: "0",
+          ADMIN_API_KEY: adminKey,
+          QUEUE_PREFIX: prefix,
+          LOG_LEVEL: "warn",
+          SHUTDOWN_GRACE_MS: "1000",
+        },
+        ["DATABASE_URL"],
+      );
       proc = Bun.spawn(["bun", "scripts/run.ts"], { cwd: root, env, stdout: "pipe", stderr: "inherit" });
 
       let out = "";

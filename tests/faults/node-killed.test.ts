@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { projectRoot } from "@conveyor/core";
-import { createTestStack, eventually, type TestStack } from "../harness/index.ts";
+import { childEnv, createTestStack, eventually, type TestStack } from "../harness/index.ts";
 
 type NodeInfo = { id: string; pid: number; status: string; active: number };
 type Attempt = { outcome: string; node: string };
@@ -23,9 +23,7 @@ describe("a worker process killed mid-task", () => {
   test(
     "goes lost within about 15 s; the reconciler closes its attempt as stalled and another node completes the task",
     async () => {
-      const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-      Object.assign(env, {
+      const env = childEnv({
         DATABASE_URL: stack.db.url,
         REDIS_URL: stack.redis.url,
         QUEUE_PREFIX: stack.prefix,

@@ -10,6 +10,7 @@ import { createLogger, projectRoot } from "@conveyor/core";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "@conveyor/db/embedded";
 import { Redis } from "ioredis";
 import type postgres from "postgres";
+import { childEnv } from "./apps.ts";
 import { freePort } from "./ports.ts";
 import { eventually } from "./wait.ts";
 
@@ -171,9 +172,7 @@ export class AppProcess {
 
   /** Starts the process and waits until it answers `/healthz` (the worker serves it once its node has started). */
   async start(): Promise<void> {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-    Object.assign(env, this.env, { [this.kind === "api" ? "API_PORT" : "WORKER_PORT"]: String(this.port) });
+    const env = childEnv({ ...this.env, [this.kind === "api" ? "API_PORT" : "WORKER_PORT"]: String(this.port) });
     // One log file per start: a restarted process does not overwrite what the last one said.
     this.logFile = join(this.logDir, `${this.name}${++this.starts > 1 ? `-${this.starts}` : ""}.log`);
     const proc = Bun.spawn(["bun", `apps/${this.kind}/src/index.ts`], {

@@ -1,3 +1,4 @@
+export * from "./apps.ts";
 export * from "./database.ts";
 export * from "./ports.ts";
 export * from "./redis.ts";

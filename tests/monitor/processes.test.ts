@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { projectRoot } from "@conveyor/core";
-import { createTestStack, eventually, freePort, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
+import { childEnv, createTestStack, eventually, freePort, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
 import { openRawSse, type RawSseClient } from "./raw-sse.ts";
 
 const admin = { Authorization: `Bearer ${TEST_ADMIN_KEY}` };
@@ -30,9 +30,7 @@ describe("monitor processes", () => {
 
   const startMonitor = async (): Promise<MonitorProcess> => {
     const port = freePort();
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-    Object.assign(env, {
+    const env = childEnv({
       DATABASE_URL: stack.db.url,
       REDIS_URL: stack.redis.url,
       QUEUE_PREFIX: stack.prefix,

@@ -4,7 +4,7 @@
  * test that opens hundreds of streams from one process speaks HTTP/1.1 itself.
  */
 import type { Socket } from "bun";
-import type { SseEvent } from "./serve.ts";
+import { parseSseBlock, type SseEvent } from "./serve.ts";
 
 export interface RawSseClient {
   /** The HTTP status once the head arrived (0 before). */
@@ -31,23 +31,9 @@ export function openRawSse(port: number, path: string, headers: Record<string, s
 
   const parseEvents = () => {
     for (let cut = text.indexOf("\n\n"); cut >= 0; cut = text.indexOf("\n\n")) {
-      const block = text.slice(0, cut);
+      const e = parseSseBlock(text.slice(0, cut));
       text = text.slice(cut + 2);
-      const e: SseEvent = { data: "" };
-      const data: string[] = [];
-      for (const line of block.split("\n")) {
-        if (line.startsWith(":")) continue;
-        const i = line.indexOf(":");
-        const field = i < 0 ? line : line.slice(0, i);
-        const value = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
-        if (field === "event") e.event = value;
-        else if (field === "id") e.id = value;
-        else if (field === "data") data.push(value);
-      }
-      if (data.length > 0 || e.event) {
-        e.data = data.join("\n");
-        events.push(e);
-      }
+      if (e) events.push(e);
     }
   };
 

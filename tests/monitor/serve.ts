@@ -45,6 +45,24 @@ export interface SseEvent {
   data: string;
 }
 
+/** One event block (the lines before a blank line); null for a comment-only block. */
+export function parseSseBlock(block: string): SseEvent | null {
+  const e: SseEvent = { data: "" };
+  const data: string[] = [];
+  for (const line of block.split("\n")) {
+    if (line.startsWith(":")) continue;
+    const i = line.indexOf(":");
+    const field = i < 0 ? line : line.slice(0, i);
+    const value = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
+    if (field === "event") e.event = value;
+    else if (field === "id") e.id = value;
+    else if (field === "data") data.push(value);
+  }
+  if (data.length === 0 && !e.event) return null;
+  e.data = data.join("\n");
+  return e;
+}
+
 /** An SSE client over fetch: collects every event it reads until closed. */
 export interface SseClient {
   status: number;
@@ -68,23 +86,9 @@ export async function openSse(url: string, headers: Record<string, string> = {})
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
           buf += decoder.decode(chunk, { stream: true });
           for (let cut = buf.indexOf("\n\n"); cut >= 0; cut = buf.indexOf("\n\n")) {
-            const block = buf.slice(0, cut);
+            const e = parseSseBlock(buf.slice(0, cut));
             buf = buf.slice(cut + 2);
-            const e: SseEvent = { data: "" };
-            const data: string[] = [];
-            for (const line of block.split("\n")) {
-              if (line.startsWith(":")) continue;
-              const i = line.indexOf(":");
-              const field = i < 0 ? line : line.slice(0, i);
-              const value = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
-              if (field === "event") e.event = value;
-              else if (field === "id") e.id = value;
-              else if (field === "data") data.push(value);
-            }
-            if (data.length > 0 || e.event) {
-              e.data = data.join("\n");
-              events.push(e);
-            }
+            if (e) events.push(e);
           }
         }
       } catch {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createLogger } from "@conveyor/core";
 import { createWorkerNode, type WorkerNode } from "@conveyor/worker";
+import { listNodes } from "../harness/apps.ts";
 import { createTestStack, eventually, type TestStack } from "../harness/index.ts";
-import { listNodes } from "./app-process.ts";
 
 const TASKS = 400;
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type AppProcess, announced, listNodes, spawnApp } from "../harness/apps.ts";
 import { createTestStack, eventually, freePort, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
-import { type AppProcess, announced, listNodes, spawnApp } from "./app-process.ts";
 
 type Task = { id: string; status: string; node: string | null; attempts: number; maxAttempts: number };
 type Attempt = { n: number; node: string; outcome: string; error: { code: string } | null };

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type AppProcess, announced, type NodeInfo, spawnApp } from "../harness/apps.ts";
 import { createTestStack, eventually, type TestStack } from "../harness/index.ts";
-import { type AppProcess, announced, type NodeInfo, spawnApp } from "./app-process.ts";
 
 const ECHOES = 200;
 const SLEEPS = 120;

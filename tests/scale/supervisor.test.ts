@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { projectRoot } from "@conveyor/core";
-import { createTestStack, eventually, type TestStack } from "../harness/index.ts";
+import { childEnv, createTestStack, eventually, type TestStack } from "../harness/index.ts";
 
 type NodeInfo = { id: string; pid: number; status: string };
 
@@ -48,9 +48,7 @@ describe("the worker supervisor (start:workers)", () => {
   test(
     "replaces a killed worker, grows toward WORKERS_MAX under a backlog, shrinks to WORKERS_MIN when idle, stops on SIGTERM",
     async () => {
-      const env: Record<string, string> = {};
-      for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-      Object.assign(env, {
+      const env = childEnv({
         DATABASE_URL: stack.db.url,
         REDIS_URL: stack.redis.url,
         QUEUE_PREFIX: stack.prefix,

@@ -11,6 +11,7 @@ import {
 } from "@conveyor/core";
 import { createRuntime, type Runtime } from "@conveyor/scheduler";
 import {
+  childEnv,
   createTestDatabase,
   createTestStack,
   deletePrefix,
@@ -251,9 +252,7 @@ interface ApiProcess {
 async function startApi(databaseUrl: string, prefix: string): Promise<ApiProcess> {
   const { redisUrl } = await testServices();
   const port = freePort();
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  Object.assign(env, {
+  const env = childEnv({
     DATABASE_URL: databaseUrl,
     REDIS_URL: redisUrl,
     QUEUE_PREFIX: prefix,

@@ -1,5 +1,16 @@
 import { projectRoot } from "@conveyor/core";
-import { eventually, type TestStack } from "../harness/index.ts";
+import type { TestStack } from "./stack.ts";
+import { eventually } from "./wait.ts";
+
+/**
+ * The environment for a child process: this process's own (PATH, the services found for the
+ * tests), without `omit`, with `extra` on top.
+ */
+export function childEnv(extra: Record<string, string>, omit: string[] = []): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !omit.includes(k)) env[k] = v;
+  return Object.assign(env, extra);
+}
 
 /** One of the apps as a real process (`bun apps/<app>/src/index.ts`), as a container runs it. */
 export interface AppProcess {
@@ -24,22 +35,17 @@ export function spawnApp(
   app: "worker" | "api" | "monitor",
   extra: Record<string, string>,
 ): AppProcess {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  Object.assign(
-    env,
-    {
-      DATABASE_URL: stack.db.url,
-      REDIS_URL: stack.redis.url,
-      QUEUE_PREFIX: stack.prefix,
-      MIGRATE_ON_START: "false",
-      WORKER_PORT: "0",
-      // The test runs no reconciler of its own; the processes' stay out of the way.
-      RECONCILE_INTERVAL_MS: "3600000",
-      LOG_LEVEL: "info",
-    },
-    extra,
-  );
+  const env = childEnv({
+    DATABASE_URL: stack.db.url,
+    REDIS_URL: stack.redis.url,
+    QUEUE_PREFIX: stack.prefix,
+    MIGRATE_ON_START: "false",
+    WORKER_PORT: "0",
+    // The test runs no reconciler of its own; the processes' stay out of the way.
+    RECONCILE_INTERVAL_MS: "3600000",
+    LOG_LEVEL: "info",
+    ...extra,
+  });
   const proc = Bun.spawn(["bun", `apps/${app}/src/index.ts`], {
     cwd: projectRoot(),
     env,
