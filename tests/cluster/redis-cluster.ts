@@ -19,6 +19,8 @@ export interface LocalCluster {
   restart(i: number): Promise<void>;
   /** Resolves once every node says `cluster_state:ok`. */
   healthy(): Promise<void>;
+  /** Resolves once master `i` says `cluster_state:fail` (a master it knows is gone). */
+  failing(i: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -139,6 +141,12 @@ export async function startRedisCluster(): Promise<LocalCluster> {
         await eventually(() => clients[i]?.ping().then((r) => r === "PONG"), { what: `redis-server on ${ports[i]}` });
       },
       healthy,
+      async failing(i) {
+        await eventually(async () => ((await clients[i]?.cluster("INFO")) as string).includes("cluster_state:fail"), {
+          timeoutMs: 15_000,
+          what: "cluster_state:fail",
+        });
+      },
       stop,
     };
   } catch (err) {

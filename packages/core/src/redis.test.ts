@@ -62,6 +62,27 @@ describe("createRedis with cluster nodes", () => {
   });
 });
 
+describe("a cluster closed by disconnect() ends", () => {
+  test("even when it never reached a node: what waited in its offline queue is refused", async () => {
+    const worker = open({ url, clusterNodes: [`127.0.0.1:${deadPort()}`] }, "worker", "t-never") as Cluster;
+    // BullMQ's blocking connections are duplicates: they must end the same way.
+    const blocking = worker.duplicate();
+    blocking.on("error", () => {});
+    opened.push(blocking);
+    for (const client of [worker, blocking]) {
+      const outcome = client.get("anything").then(
+        () => "answered",
+        (err: Error) => err.message,
+      );
+      await Bun.sleep(300);
+      expect(masters(client)).toEqual([]);
+      client.disconnect();
+      expect(await Promise.race([outcome, Bun.sleep(3000).then(() => "still waiting")])).toBe("Connection is closed.");
+      expect(client.status).toBe("end");
+    }
+  });
+});
+
 describe("on one server", () => {
   test("createRedis without cluster nodes is one Redis; masters() is that server", async () => {
     const client = open({ url, clusterNodes: [] }, "producer");

@@ -56,7 +56,7 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = `c
   if (target.clusterNodes.length > 0) {
     // The cluster's own retry covers reconnects.
     const { enableOfflineQueue, retryStrategy, ...redisOptions } = opts;
-    return staysEnded(
+    return endsWhenClosed(
       new Cluster(parseClusterNodes(target.clusterNodes), {
         redisOptions,
         enableOfflineQueue: enableOfflineQueue ?? true,
@@ -70,33 +70,38 @@ export function createRedis(target: RedisTarget, role: ConnectionRole, name = `c
   return new Redis(target.url, opts);
 }
 
-const CONNECTION_CLOSED = "Connection is closed.";
-
 /**
- * Keeps a cluster ended once `disconnect()` has ended it. ioredis' node pool drains once per node
- * on disconnect, so after `end` a late drain sets the status back to `close`; a command retried
- * then (a worker's blocking BZPOPMIN that met CLUSTERDOWN while a master restarted, say) waits in
- * the offline queue forever, and BullMQ's `Worker.close()` with it. Seen in tests/cluster.
+ * Makes a cluster closed by `disconnect()` end for good, refusing what waits in its offline
+ * queue. ioredis (6.0) leaves it short of `end` in two ways: a late drain of its node pool sets
+ * the status back to `close`, and with an empty pool nothing drains at all (`disconnecting`
+ * forever); a command retried meanwhile (a worker's BZPOPMIN that met CLUSTERDOWN while a master
+ * restarted) then waits forever, and BullMQ's `Worker.close()` with it. Seen in tests/cluster;
+ * about every other close after a master restart hung before this.
  */
-function staysEnded(cluster: Cluster): Cluster {
-  // ioredis internals (no public way to end a cluster again): the status setter and queue flush.
+function endsWhenClosed(cluster: Cluster): Cluster {
+  // ioredis internals: there is no public way to end a cluster or reject its offline queue.
   const internals = cluster as unknown as {
     manuallyClosing?: boolean;
     setStatus(status: string): void;
     flushQueue(err: Error): void;
   };
-  let ended = false;
-  cluster.on("connecting", () => {
-    ended = false;
-  });
-  cluster.on("end", () => {
-    ended = true;
-  });
   cluster.on("close", () => {
-    if (!ended || !internals.manuallyClosing || cluster.status !== "close") return;
+    if (!internals.manuallyClosing || cluster.status !== "close") return;
     internals.setStatus("end");
-    internals.flushQueue(new Error(CONNECTION_CLOSED));
+    internals.flushQueue(new Error("Connection is closed."));
   });
+  // With an empty node pool (every node already dropped) nothing drains on disconnect(), and the
+  // cluster would sit in `disconnecting` with its offline queue forever: end it at once.
+  const disconnect = cluster.disconnect.bind(cluster);
+  cluster.disconnect = (reconnect = false) => {
+    disconnect(reconnect);
+    if (reconnect || cluster.status !== "disconnecting" || cluster.nodes("all").length > 0) return;
+    internals.setStatus("end");
+    internals.flushQueue(new Error("Connection is closed."));
+  };
+  // BullMQ makes its blocking connections with duplicate(): they need the same care.
+  const duplicate = cluster.duplicate.bind(cluster);
+  cluster.duplicate = (...args: Parameters<Cluster["duplicate"]>) => endsWhenClosed(duplicate(...args));
   return cluster;
 }
 
