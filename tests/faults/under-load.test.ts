@@ -43,6 +43,8 @@ interface PhaseResult {
   load: LoadReport;
   stats: RunStats;
   recovery: Record<string, number>;
+  /** Runs the schedule made during the phase (it ticks every second through every fault). */
+  scheduleRuns: number;
 }
 
 describe("faults under load, real processes", () => {
@@ -82,6 +84,19 @@ describe("faults under load, real processes", () => {
       summary: () => fetchSummary(api.url, KEY),
     });
   const allAccepted = new Set<string>();
+  // A schedule ticks every second through every phase: its runs are tasks like any other, and
+  // one tick makes one task whatever fails. It is paused while a phase is checked (the checks
+  // read a ledger at rest) and resumed after.
+  let scheduleId = "";
+  let phaseStarted = new Date();
+  const schedule = async (action: "pause" | "resume") => {
+    const res = await fetch(`${api.url}/v1/schedules/${scheduleId}/${action}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(res.status).toBe(200);
+  };
   const nodeOf = async (w: AppProcess): Promise<string> =>
     eventually(async () => (await sql<{ id: string }[]>`select id from nodes where pid = ${w.pid ?? -1}`)[0]?.id, {
       what: `${w.name}'s node row`,
@@ -116,11 +131,18 @@ describe("faults under load, real processes", () => {
   ): Promise<{ report: LoadReport; stats: RunStats }> => {
     const report = await gen.stop();
     for (const id of gen.accepted) allAccepted.add(id);
+    await eventually(() => schedule("pause").then(() => true), { timeoutMs: 30_000, what: "the schedule to pause" });
+    // A tick already taken when the pause landed may still add its run: let it.
+    await Bun.sleep(1500);
     const all = (await sql<{ id: string }[]>`select id::text from tasks`).map((r) => r.id);
     await waitAllFinal(sql, all, { timeoutMs: DRAIN_MS, what: `every task to be final after: ${fault}` });
     expectInvariants(await invariants());
     const stats = await runStats(sql, gen.accepted);
-    results.push({ fault, accepted: gen.accepted.size, load: report, stats, recovery });
+    const [runs] = await sql<{ n: number }[]>`
+      select count(*)::int as n from tasks where schedule_id = ${scheduleId}::uuid and created_at >= ${phaseStarted}`;
+    results.push({ fault, accepted: gen.accepted.size, load: report, stats, recovery, scheduleRuns: runs?.n ?? 0 });
+    await schedule("resume");
+    phaseStarted = new Date();
     return { report, stats };
   };
 
@@ -145,6 +167,14 @@ describe("faults under load, real processes", () => {
     };
     api = new AppProcess("api", env, dir);
     await Promise.all([api.start(), newWorker(), newWorker()]);
+    const created = await fetch(`${api.url}/v1/schedules`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "faults-tick", everyMs: 1000, task: { type: "echo", payload: { tick: true } } }),
+    });
+    expect(created.status).toBe(201);
+    scheduleId = ((await created.json()) as { id: string }).id;
+    phaseStarted = new Date();
   }, 120_000);
 
   afterAll(async () => {
@@ -355,7 +385,9 @@ describe("faults under load, real processes", () => {
       await api.start();
       await Bun.sleep(2000);
       const { report } = await finish("api SIGKILL mid-batch", gen, {});
-      const phase = await sql<{ id: string }[]>`select id::text from tasks where created_at >= ${since}::timestamptz`;
+      const phase = await sql<
+        { id: string }[]
+      >`select id::text from tasks where created_at >= ${since}::timestamptz and schedule_id is null`;
       const unanswered = phase.filter((r) => !gen.accepted.has(r.id)).length;
       const last = results.at(-1);
       if (last) last.recovery = { requestsCut: report.statuses.error ?? 0, committedUnanswered: unanswered };
@@ -366,4 +398,17 @@ describe("faults under load, real processes", () => {
     },
     PHASE_TIMEOUT_MS,
   );
+
+  test("the schedule ticked through every fault: runs in each phase, one task per tick, every run final", async () => {
+    expect(results.length).toBeGreaterThan(0);
+    for (const r of results)
+      expect({ fault: r.fault, runs: r.scheduleRuns > 0 }).toEqual({ fault: r.fault, runs: true });
+    const [runs] = await sql<{ total: number; ticks: number; final: number }[]>`
+      select count(*)::int as total, count(distinct scheduled_for)::int as ticks,
+             count(*) filter (where status in ('completed', 'failed', 'cancelled'))::int as final
+        from tasks where schedule_id = ${scheduleId}::uuid`;
+    expect(runs?.total).toBeGreaterThan(0);
+    expect(runs?.ticks).toBe(runs?.total);
+    expect(runs?.final).toBe(runs?.total);
+  });
 });
