@@ -1,5 +1,5 @@
 import { apiDepsFromRuntime, createApp } from "@conveyor/api";
-import { createLogger, type RedisTarget } from "@conveyor/core";
+import { createLogger, type RedisTarget, waitReady } from "@conveyor/core";
 import type { TaskCatalog } from "@conveyor/handlers";
 import { createRuntime, Reconciler, type ReconcilerDeps, type Runtime, ScheduleTicker } from "@conveyor/scheduler";
 import { createWorkerNode, type WorkerNode } from "@conveyor/worker";
@@ -60,6 +60,9 @@ export async function createTestStack(opts: StackOptions = {}): Promise<TestStac
     appName: `test-${label}`,
     catalog: opts.catalog,
   });
+  // A cluster client knows its masters only once it has read the slot map: a test that starts
+  // at once would find no masters, and submissions would be refused (left to the reconciler).
+  if (redis.clusterNodes.length > 0) await waitReady(runtime.redis, 30_000);
   const app = createApp(apiDepsFromRuntime(runtime, { adminKey: TEST_ADMIN_KEY, log, maxBodyBytes: 1_048_576 }));
   const nodes: WorkerNode[] = [];
   const reconcilers: Reconciler[] = [];
