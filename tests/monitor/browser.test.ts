@@ -1,14 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { createTestStack, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
+import { type BrowserSession, openBrowser, SHOTS_FOR_REVIEW } from "./browser-support.ts";
 import { type ServedMonitor, serveMonitor } from "./serve.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const SCREENSHOTS = join(import.meta.dir, "../../.data/test/screenshots");
-/** Where a run may leave screenshots of the overview and a task detail for people to look at (unset: none). */
-const SHOTS_FOR_REVIEW = process.env.DASHBOARD_SCREENSHOTS_DIR;
 
 interface Task {
   id: string;
@@ -20,49 +15,24 @@ describe("monitor: the dashboard in a browser", () => {
   let served: ServedMonitor;
   let browser: Browser;
   let page: Page;
-  const problems: string[] = [];
-  let loggedIn = false;
+  let session: BrowserSession;
+  let problems: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install it (apt-get install chromium) to run the browser tests`);
-    }
     stack = await createTestStack({ label: "monitor-browser" });
     await stack.startNode({ types: ["sleep", "echo"] });
     served = await serveMonitor(stack);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(10_000);
-    page.on("console", (m) => {
-      if (m.type() !== "error") return;
-      const url = m.location().url;
-      // Before logging in, the page asks who it is and the browser reports the expected 401.
-      if (!loggedIn && url.endsWith("/v1/whoami") && m.text().includes("401")) return;
-      problems.push(`console: ${m.text()} (${url})`);
-    });
-    page.on("pageerror", (err) => problems.push(`pageerror: ${err.message}`));
+    session = await openBrowser("dashboard");
+    ({ browser, page, problems } = session);
   });
 
   afterAll(async () => {
-    await browser?.close();
+    await session?.close();
     await served?.close();
     await stack?.close();
   });
 
-  /** Runs a browser step; on failure keeps a screenshot under .data/test/screenshots/ before failing. */
-  async function step(name: string, fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (err) {
-      mkdirSync(SCREENSHOTS, { recursive: true });
-      const file = join(SCREENSHOTS, `${name}-${Date.now()}.png`);
-      await page?.screenshot({ path: file, fullPage: true }).catch(() => {});
-      throw new Error(`${(err as Error).message}\n(screenshot: ${file})`);
-    }
-  }
+  const step = (name: string, fn: () => Promise<void>) => session.step(name, fn);
 
   const submit = async (type: string, payload: unknown): Promise<Task> => {
     const res = await stack.request("POST", "/v1/tasks", { type, payload });
@@ -76,7 +46,7 @@ describe("monitor: the dashboard in a browser", () => {
       await page.locator("#api-key").fill(TEST_ADMIN_KEY);
       await page.getByRole("button", { name: "Log in" }).click();
       await page.locator("#summary [data-count=completed]").waitFor();
-      loggedIn = true;
+      session.expected.loggedIn = true;
       await page.locator("#metrics .card").first().waitFor();
       expect(await page.locator("#whoami").textContent()).toContain("default");
       // The key is exchanged for a cookie: it is in no URL and not kept by the page.

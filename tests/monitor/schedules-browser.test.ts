@@ -1,14 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { createTestStack, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
+import { type BrowserSession, openBrowser, SHOTS_FOR_REVIEW } from "./browser-support.ts";
 import { type ServedMonitor, serveMonitor } from "./serve.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const SCREENSHOTS = join(import.meta.dir, "../../.data/test/screenshots");
-/** Where a run may leave a screenshot of the schedules page for people to look at (unset: none). */
-const SHOTS_FOR_REVIEW = process.env.DASHBOARD_SCREENSHOTS_DIR;
 const HOUR = 3_600_000;
 
 interface Schedule {
@@ -25,51 +21,24 @@ describe("monitor: the schedules page in a browser", () => {
   let served: ServedMonitor;
   let browser: Browser;
   let page: Page;
-  const problems: string[] = [];
-  /** Requests the page is expected to see fail (the error-state test answers them 503 on purpose). */
-  let failing: RegExp | null = null;
-  let loggedIn = false;
+  let session: BrowserSession;
+  let problems: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install it (apt-get install chromium) to run the browser tests`);
-    }
     stack = await createTestStack({ label: "schedules-browser" });
     await stack.startNode({ types: ["echo"] });
     served = await serveMonitor(stack);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-    });
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(10_000);
-    page.on("console", (m) => {
-      if (m.type() !== "error") return;
-      const url = m.location().url;
-      if (!loggedIn && url.endsWith("/v1/whoami") && m.text().includes("401")) return;
-      if (failing?.test(url)) return;
-      problems.push(`console: ${m.text()} (${url})`);
-    });
-    page.on("pageerror", (err) => problems.push(`pageerror: ${err.message}`));
+    session = await openBrowser("schedules");
+    ({ browser, page, problems } = session);
   });
 
   afterAll(async () => {
-    await browser?.close();
+    await session?.close();
     await served?.close();
     await stack?.close();
   });
 
-  /** Runs a browser step; on failure keeps a screenshot under .data/test/screenshots/ before failing. */
-  async function step(name: string, fn: () => Promise<void>): Promise<void> {
-    try {
-      await fn();
-    } catch (err) {
-      mkdirSync(SCREENSHOTS, { recursive: true });
-      const file = join(SCREENSHOTS, `schedules-${name}-${Date.now()}.png`);
-      await page?.screenshot({ path: file, fullPage: true }).catch(() => {});
-      throw new Error(`${(err as Error).message}\n(screenshot: ${file})`);
-    }
-  }
+  const step = (name: string, fn: () => Promise<void>) => session.step(name, fn);
 
   const go = (hash: string) =>
     page.evaluate((h) => {
@@ -89,7 +58,7 @@ describe("monitor: the schedules page in a browser", () => {
       await page.locator("#api-key").fill(TEST_ADMIN_KEY);
       await page.getByRole("button", { name: "Log in" }).click();
       await page.locator("#whoami").waitFor();
-      loggedIn = true;
+      session.expected.loggedIn = true;
       await page.locator('header nav a[href="#/schedules"]').click();
       await page.locator("#schedules [data-state=empty]", { hasText: "No schedules yet." }).waitFor();
       expect(await page.locator('header nav a[href="#/schedules"]').getAttribute("class")).toContain("active");
@@ -98,7 +67,7 @@ describe("monitor: the schedules page in a browser", () => {
 
   test("an error loading the schedules is shown as one, and the page recovers", async () => {
     await step("error", async () => {
-      failing = /\/v1\/schedules$/;
+      session.expected.failing = /\/v1\/schedules$/;
       await page.route("**/v1/schedules", (route) =>
         route.fulfill({
           status: 503,
@@ -120,7 +89,7 @@ describe("monitor: the schedules page in a browser", () => {
       await go("#/");
       await go("#/schedules");
       await page.locator("#schedules [data-state=empty]").waitFor();
-      failing = null;
+      session.expected.failing = null;
     });
   });
 
