@@ -10,32 +10,33 @@
  */
 
 import { hostname } from "node:os";
-import { createLogger, dataDir, EnvError, parseEnv, projectRoot } from "@conveyor/core";
+import { createLogger, dataDir, parseEnv, parseEnvWith, projectRoot } from "@conveyor/core";
 import { createDb, Ledger, NodeRegistry } from "@conveyor/db";
 import { computeScaling, resolveServices, ScalingService } from "@conveyor/scheduler";
+import { z } from "zod";
 import { type ScalingReading, type WorkerChild, WorkerSupervisor } from "./worker-supervisor.ts";
 
-/** The supervisor's own settings: whole numbers of ms, each with a floor. */
+/** A whole number of ms, at least `min`. */
+const wholeMs = (min: number) =>
+  z.coerce.number().int("expected a whole number of ms").min(min, `expected a whole number of ms, at least ${min}`);
+
+/** The supervisor's own variables (docs/operations.md), beside the contract's. */
+const SupervisorEnv = z.object({
+  WORKERS_INTERVAL_MS: wholeMs(100).default(5000),
+  WORKERS_SCALE_DOWN_DELAY_MS: wholeMs(0).default(60_000),
+  WORKERS_RESTART_BACKOFF_MS: wholeMs(10).default(1000),
+  WORKERS_ARRIVAL_WINDOW_MS: wholeMs(1000).optional(),
+});
+
+/** The supervisor's own settings, parsed with zod as the rest of the environment is. */
 export function supervisorSettings(source: Record<string, string | undefined> = process.env) {
-  const problems: string[] = [];
-  const ms = (name: string, fallback: number | undefined, min: number) => {
-    const raw = source[name];
-    if (raw === undefined || raw === "") return fallback;
-    const v = Number(raw);
-    if (!Number.isInteger(v) || v < min) {
-      problems.push(`  ${name}: expected a whole number of ms, at least ${min}`);
-      return fallback;
-    }
-    return v;
+  const env = parseEnvWith(SupervisorEnv, source);
+  return {
+    intervalMs: env.WORKERS_INTERVAL_MS,
+    scaleDownDelayMs: env.WORKERS_SCALE_DOWN_DELAY_MS,
+    restartBackoffMs: env.WORKERS_RESTART_BACKOFF_MS,
+    arrivalWindowMs: env.WORKERS_ARRIVAL_WINDOW_MS,
   };
-  const settings = {
-    intervalMs: ms("WORKERS_INTERVAL_MS", 5000, 100) as number,
-    scaleDownDelayMs: ms("WORKERS_SCALE_DOWN_DELAY_MS", 60_000, 0) as number,
-    restartBackoffMs: ms("WORKERS_RESTART_BACKOFF_MS", 1000, 10) as number,
-    arrivalWindowMs: ms("WORKERS_ARRIVAL_WINDOW_MS", undefined, 1000),
-  };
-  if (problems.length > 0) throw new EnvError(`invalid environment:\n${problems.join("\n")}`);
-  return settings;
 }
 
 if (import.meta.main) await main();

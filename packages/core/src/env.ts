@@ -97,8 +97,19 @@ export function dataDir(env: Env, root: string): string {
 
 /** Parses the environment once; a bad value fails at start with one line per problem. */
 export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
+  return parseEnvWith(Env, source);
+}
+
+/**
+ * Parses variables with `schema` as `parseEnv` does (an empty value counts as unset), for a
+ * program that reads a few of its own beside the contract's.
+ */
+export function parseEnvWith<S extends z.ZodType>(
+  schema: S,
+  source: Record<string, string | undefined> = process.env,
+): z.infer<S> {
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
-  const result = Env.safeParse(cleaned);
+  const result = schema.safeParse(cleaned);
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  ${i.path.join(".") || "(env)"}: ${i.message}`);
     throw new EnvError(`invalid environment:\n${lines.join("\n")}`);
