@@ -23,6 +23,11 @@ export interface BrowserSession {
   };
   /** Runs a browser step; on failure keeps a screenshot under .data/test/screenshots/ before failing. */
   step(name: string, fn: () => Promise<void>): Promise<void>;
+  /**
+   * Runs `fn` with a page of a fresh browser context (no session cookie) that has logged in with
+   * `key` at `url` (a dashboard address such as `…/#/failures`); the context closes after.
+   */
+  as(key: string, url: string, fn: (page: Page) => Promise<void>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -60,6 +65,19 @@ export async function openBrowser(name: string): Promise<BrowserSession> {
         const file = join(SCREENSHOTS, `${name}-${step}-${Date.now()}.png`);
         await page.screenshot({ path: file, fullPage: true }).catch(() => {});
         throw new Error(`${(err as Error).message}\n(screenshot: ${file})`);
+      }
+    },
+    async as(key, url, fn) {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      try {
+        const other = await context.newPage();
+        other.setDefaultTimeout(10_000);
+        await other.goto(url);
+        await other.locator("#api-key").fill(key);
+        await other.getByRole("button", { name: "Log in" }).click();
+        await fn(other);
+      } finally {
+        await context.close();
       }
     },
     close: () => browser.close(),

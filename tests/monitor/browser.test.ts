@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { createTestStack, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
 import { type BrowserSession, openBrowser, SHOTS_FOR_REVIEW } from "./browser-support.ts";
 import { type ServedMonitor, serveMonitor } from "./serve.ts";
@@ -13,7 +13,6 @@ interface Task {
 describe("monitor: the dashboard in a browser", () => {
   let stack: TestStack;
   let served: ServedMonitor;
-  let browser: Browser;
   let page: Page;
   let session: BrowserSession;
   let problems: string[] = [];
@@ -23,7 +22,7 @@ describe("monitor: the dashboard in a browser", () => {
     await stack.startNode({ types: ["sleep", "echo"] });
     served = await serveMonitor(stack);
     session = await openBrowser("dashboard");
-    ({ browser, page, problems } = session);
+    ({ page, problems } = session);
   });
 
   afterAll(async () => {
@@ -318,21 +317,13 @@ describe("monitor: the dashboard in a browser", () => {
       });
       expect(res.status).toBe(201);
       const { key } = (await res.json()) as { key: string };
-      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-      try {
-        const reader = await context.newPage();
-        reader.setDefaultTimeout(10_000);
-        await reader.goto(`${served.url}/#/failures`);
-        await reader.locator("#api-key").fill(key);
-        await reader.getByRole("button", { name: "Log in" }).click();
+      await session.as(key, `${served.url}/#/failures`, async (reader) => {
         await reader.locator('#failures-table tr[data-failure-type="sleep"]').waitFor();
         expect(await reader.getByRole("button", { name: "Retry this group" }).count()).toBe(0);
         for (const hidden of ["#/submit", "#/queues", "#/nodes"]) {
           expect(await reader.locator(`header nav a[href="${hidden}"]`).count()).toBe(0);
         }
-      } finally {
-        await context.close();
-      }
+      });
     });
   });
 

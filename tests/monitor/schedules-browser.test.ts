@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import type { Browser, Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { createTestStack, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
 import { type BrowserSession, openBrowser, SHOTS_FOR_REVIEW } from "./browser-support.ts";
 import { type ServedMonitor, serveMonitor } from "./serve.ts";
@@ -19,7 +19,6 @@ interface Schedule {
 describe("monitor: the schedules page in a browser", () => {
   let stack: TestStack;
   let served: ServedMonitor;
-  let browser: Browser;
   let page: Page;
   let session: BrowserSession;
   let problems: string[] = [];
@@ -29,7 +28,7 @@ describe("monitor: the schedules page in a browser", () => {
     await stack.startNode({ types: ["echo"] });
     served = await serveMonitor(stack);
     session = await openBrowser("schedules");
-    ({ browser, page, problems } = session);
+    ({ page, problems } = session);
   });
 
   afterAll(async () => {
@@ -175,20 +174,12 @@ describe("monitor: the schedules page in a browser", () => {
       });
       expect(res.status).toBe(201);
       const { key } = (await res.json()) as { key: string };
-      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-      try {
-        const reader = await context.newPage();
-        reader.setDefaultTimeout(10_000);
-        await reader.goto(`${served.url}/#/schedules`);
-        await reader.locator("#api-key").fill(key);
-        await reader.getByRole("button", { name: "Log in" }).click();
+      await session.as(key, `${served.url}/#/schedules`, async (reader) => {
         await reader.locator("#schedules-table tbody tr").first().waitFor();
         expect(await reader.locator("#schedules-table tbody tr").count()).toBe(2);
         expect(await reader.locator("#schedules-table button").count()).toBe(0);
         expect(await reader.locator("#schedules-table thead th").count()).toBe(7);
-      } finally {
-        await context.close();
-      }
+      });
     });
   });
 

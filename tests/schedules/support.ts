@@ -1,30 +1,9 @@
 import { expect } from "bun:test";
+import type { Schedule, Task } from "@conveyor/scheduler";
 import type { TestStack } from "../harness/index.ts";
 
-export interface Schedule {
-  id: string;
-  name: string;
-  cron: string | null;
-  everyMs: number | null;
-  timezone: string;
-  task: { type: string; payload: unknown; priority?: string; timeoutMs?: number; maxAttempts?: number };
-  paused: boolean;
-  nextRunAt: string | null;
-  lastRunAt: string | null;
-  lastTaskId: string | null;
-  createdAt: string;
-}
-
-export interface Task {
-  id: string;
-  tenant: string;
-  type: string;
-  status: string;
-  priority: string;
-  payload: unknown;
-  scheduleId: string | null;
-  createdAt: string;
-}
+/** The API's shapes, as the scheduler makes them. */
+export type { Schedule, Task };
 
 export type ErrorBody = {
   error: { code: string; message: string; details: { path: (string | number)[]; code: string; message: string }[] };
