@@ -57,16 +57,9 @@ export const Env = z
     TASK_RETENTION_DAYS: z.coerce.number().positive().default(30),
     METRICS_RETENTION_DAYS: z.coerce.number().positive().default(30),
     /** Origins allowed to call the API from a browser with credentials; empty: no cross-origin access. */
-    CORS_ORIGINS: z
-      .string()
-      .default("")
-      .transform((s) =>
-        s
-          .split(",")
-          .map((x) => x.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, "expected origins like https://app.example.com"))),
+    CORS_ORIGINS: commaList().pipe(
+      z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, "expected origins like https://app.example.com")),
+    ),
     METRICS_ENABLED: bool.default(true),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
