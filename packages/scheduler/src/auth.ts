@@ -80,7 +80,18 @@ export function createAuthenticator(opts: AuthenticatorOptions): Required<Authen
     }
     cache.set(id, { principal, until: Date.now() + cacheMs });
   };
-  const used = (principal: Principal) => {
+  /**
+   * The principal cached under `id`, else the one `load` finds (cached only when found); either
+   * way the key is marked as used.
+   */
+  const resolve = async (id: string, load: () => Promise<Principal | null>): Promise<Principal | null> => {
+    let principal = cached(id);
+    if (!principal) {
+      const loaded = await load();
+      if (!loaded) return null;
+      remember(id, loaded);
+      principal = loaded;
+    }
     if (principal.keyId) opts.keys.touchKey(principal.keyId);
     return principal;
   };
@@ -90,25 +101,18 @@ export function createAuthenticator(opts: AuthenticatorOptions): Required<Authen
       const asAdmin = await admin.authenticate(token);
       if (asAdmin) return asAdmin;
       const hash = hashSecret(token);
-      const id = `key:${hash}`;
-      const hit = cached(id);
-      if (hit) return used(hit);
-      const key = await opts.keys.findActiveKeyByHash(hash);
-      if (!key) return null;
-      const principal = principalOf(key);
-      remember(id, principal);
-      return used(principal);
+      return resolve(`key:${hash}`, async () => {
+        const key = await opts.keys.findActiveKeyByHash(hash);
+        return key ? principalOf(key) : null;
+      });
     },
     async authenticateSession(token) {
       const hash = hashSecret(token);
-      const id = `session:${hash}`;
-      const hit = cached(id);
-      if (hit) return used(hit);
-      const session = await opts.keys.findActiveSession(hash);
-      if (!session) return null;
-      const principal = session.key ? principalOf(session.key) : BOOTSTRAP_ADMIN;
-      remember(id, principal);
-      return used(principal);
+      return resolve(`session:${hash}`, async () => {
+        const session = await opts.keys.findActiveSession(hash);
+        if (!session) return null;
+        return session.key ? principalOf(session.key) : BOOTSTRAP_ADMIN;
+      });
     },
     forgetKey(keyId) {
       for (const [id, entry] of cache) if (entry.principal.keyId === keyId) cache.delete(id);
