@@ -1,10 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type LocalRedis, resolveLocalRedis } from "@conveyor/core";
+import type { LocalRedis } from "@conveyor/core";
 import type { Reconciler } from "@conveyor/scheduler";
-import { createTestStack, eventually, freePort, type TestStack } from "../harness/index.ts";
+import { createTestStack, eventually, startPrivateRedis, type TestStack } from "../harness/index.ts";
 
 const TASKS = 50;
 
@@ -12,19 +9,16 @@ describe("Redis forgets every job: the reconciler puts them back from the ledger
   let stack: TestStack;
   let reconciler: Reconciler;
   let privateRedis: LocalRedis;
-  let dataRoot: string;
 
   beforeAll(async () => {
     // A redis-server of this suite's own, so it can FLUSHALL for real without touching others.
-    dataRoot = await mkdtemp(join(tmpdir(), "conveyor-flush-"));
-    privateRedis = await resolveLocalRedis({ dataRoot, port: freePort() });
+    privateRedis = await startPrivateRedis("flush");
     stack = await createTestStack({ label: "flush", redisUrl: privateRedis.url });
     reconciler = stack.reconciler();
   });
   afterAll(async () => {
     await stack?.close();
     await privateRedis?.stop();
-    await rm(dataRoot, { recursive: true, force: true });
   });
 
   const submit = async (body: unknown): Promise<string> => {

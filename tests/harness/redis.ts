@@ -1,4 +1,8 @@
-import { createRedis, type RedisTarget, scanKeys, waitReady } from "@conveyor/core";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createRedis, type LocalRedis, type RedisTarget, resolveLocalRedis, scanKeys, waitReady } from "@conveyor/core";
+import { freePort } from "./ports.ts";
 import { testServices } from "./services.ts";
 
 /** A queue prefix of a suite's own, so suites never see each other's jobs. */
@@ -25,4 +29,20 @@ export async function deletePrefix(prefix: string, target?: RedisTarget): Promis
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * A redis-server of a suite's own on a free port (data in a temporary folder), for a suite that
+ * must FLUSHALL for real without touching the shared Redis. `stop()` also removes its data.
+ */
+export async function startPrivateRedis(label: string): Promise<LocalRedis> {
+  const dataRoot = await mkdtemp(join(tmpdir(), `conveyor-${label}-`));
+  const redis = await resolveLocalRedis({ dataRoot, port: freePort() });
+  return {
+    ...redis,
+    async stop() {
+      await redis.stop();
+      await rm(dataRoot, { recursive: true, force: true });
+    },
+  };
 }

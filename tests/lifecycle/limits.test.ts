@@ -1,9 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type LocalRedis, resolveLocalRedis } from "@conveyor/core";
-import { createTestStack, freePort, type TestStack } from "../harness/index.ts";
+import type { LocalRedis } from "@conveyor/core";
+import { createTestStack, startPrivateRedis, type TestStack } from "../harness/index.ts";
 import { attemptsOf, type Task, waitStatus } from "./support.ts";
 
 /** The most attempts that ran at the same moment. */
@@ -25,12 +22,10 @@ function maxOverlap(spans: { start: number; end: number }[]): number {
 describe("cluster-wide limits, changed while the system runs, on two nodes", () => {
   let stack: TestStack;
   let privateRedis: LocalRedis;
-  let dataRoot: string;
 
   beforeAll(async () => {
     // Its own redis-server: the last test flushes it.
-    dataRoot = await mkdtemp(join(tmpdir(), "conveyor-limits-"));
-    privateRedis = await resolveLocalRedis({ dataRoot, port: freePort() });
+    privateRedis = await startPrivateRedis("limits");
     stack = await createTestStack({ label: "limits", redisUrl: privateRedis.url });
     const local = { sleep: { min: 1, max: 10 }, echo: { min: 1, max: 10 } };
     await stack.startNode({ types: ["sleep", "echo"], concurrency: local });
@@ -39,7 +34,6 @@ describe("cluster-wide limits, changed while the system runs, on two nodes", () 
   afterAll(async () => {
     await stack?.close();
     await privateRedis?.stop();
-    await rm(dataRoot, { recursive: true, force: true });
   });
 
   const batch = async (tasks: unknown[]) =>

@@ -1,24 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createLogger, type LocalRedis, resolveLocalRedis } from "@conveyor/core";
+import { createLogger, type LocalRedis } from "@conveyor/core";
 import type { ScheduleRow } from "@conveyor/db";
 import { type Reconciler, ScheduleClock } from "@conveyor/scheduler";
-import { createTestStack, eventually, freePort, type TestStack } from "../harness/index.ts";
+import { createTestStack, eventually, startPrivateRedis, type TestStack } from "../harness/index.ts";
 import { createSchedule, expectJson, runsOf, type Schedule } from "./support.ts";
 
 describe("Redis forgets every job scheduler: the reconciler puts them back from PostgreSQL", () => {
   let stack: TestStack;
   let reconciler: Reconciler;
   let privateRedis: LocalRedis;
-  let dataRoot: string;
   let clock: ScheduleClock;
 
   beforeAll(async () => {
     // A redis-server of this suite's own, so it can FLUSHALL for real without touching others.
-    dataRoot = await mkdtemp(join(tmpdir(), "conveyor-schedules-flush-"));
-    privateRedis = await resolveLocalRedis({ dataRoot, port: freePort() });
+    privateRedis = await startPrivateRedis("schedules-flush");
     stack = await createTestStack({ label: "schedules-flush", redisUrl: privateRedis.url });
     await stack.startNode({ types: ["echo"] });
     await stack.startTicker();
@@ -29,7 +24,6 @@ describe("Redis forgets every job scheduler: the reconciler puts them back from 
     await clock?.close();
     await stack?.close();
     await privateRedis?.stop();
-    await rm(dataRoot, { recursive: true, force: true });
   });
 
   const tickTimes = async (id: string) =>
