@@ -1,4 +1,4 @@
-import { createLogger, dataDir, parseEnv, projectRoot, resolveAdminKey, waitReady } from "@conveyor/core";
+import { createLogger, dataDir, onShutdown, parseEnv, projectRoot, resolveAdminKey, waitReady } from "@conveyor/core";
 import { createRuntimeFromEnv, resolveServices } from "@conveyor/scheduler";
 import { apiDepsFromRuntime, createApp } from "./app.ts";
 
@@ -37,24 +37,16 @@ if (admin.generated) console.log(`admin API key (kept in ${admin.file}): ${admin
 
 // On SIGTERM/SIGINT: take no new connection, answer the requests in flight (a long poll holds
 // at most 30 s), then close. A request still open after SHUTDOWN_GRACE_MS is cut.
-let stopping = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, async () => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal: sig, graceMs: env.SHUTDOWN_GRACE_MS }, "draining");
-    let code = 0;
-    try {
-      const cut = setTimeout(() => void server.stop(true), env.SHUTDOWN_GRACE_MS);
-      await server.stop();
-      clearTimeout(cut);
-      await runtime.close();
-      await services.stop();
-      log.info("api stopped");
-    } catch (err) {
-      log.error({ err: (err as Error).message }, "api did not stop cleanly");
-      code = 1;
-    }
-    process.exit(code);
-  });
-}
+onShutdown({
+  name: "api",
+  log,
+  graceMs: env.SHUTDOWN_GRACE_MS,
+  stop: async () => {
+    const cut = setTimeout(() => void server.stop(true), env.SHUTDOWN_GRACE_MS);
+    await server.stop();
+    clearTimeout(cut);
+    await runtime.close();
+    await services.stop();
+    log.info("api stopped");
+  },
+});

@@ -1,4 +1,4 @@
-import { createLogger, dataDir, parseEnv, projectRoot, resolveAdminKey } from "@conveyor/core";
+import { createLogger, dataDir, onShutdown, parseEnv, projectRoot, resolveAdminKey } from "@conveyor/core";
 import { createAuthenticator, createRuntimeFromEnv, resolveServices } from "@conveyor/scheduler";
 import { createMonitor } from "./app.ts";
 
@@ -35,27 +35,19 @@ log.info({ url: `http://127.0.0.1:${server.port}` }, "monitor listening");
 // On SIGTERM/SIGINT: take no new connection, end every SSE and WebSocket stream (clients
 // reconnect to another instance and resume with Last-Event-ID), answer the proxied requests in
 // flight, then close. A request still open after SHUTDOWN_GRACE_MS is cut.
-let stopping = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, async () => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal: sig, graceMs: env.SHUTDOWN_GRACE_MS }, "draining");
-    let code = 0;
-    try {
-      const cut = setTimeout(() => void server.stop(true), env.SHUTDOWN_GRACE_MS);
-      // Stop accepting first: a stream opened after the streams were ended would hold the server open.
-      const stopped = server.stop();
-      await monitor.close();
-      await stopped;
-      clearTimeout(cut);
-      await runtime.close();
-      await services.stop();
-      log.info("monitor stopped");
-    } catch (err) {
-      log.error({ err: (err as Error).message }, "monitor did not stop cleanly");
-      code = 1;
-    }
-    process.exit(code);
-  });
-}
+onShutdown({
+  name: "monitor",
+  log,
+  graceMs: env.SHUTDOWN_GRACE_MS,
+  stop: async () => {
+    const cut = setTimeout(() => void server.stop(true), env.SHUTDOWN_GRACE_MS);
+    // Stop accepting first: a stream opened after the streams were ended would hold the server open.
+    const stopped = server.stop();
+    await monitor.close();
+    await stopped;
+    clearTimeout(cut);
+    await runtime.close();
+    await services.stop();
+    log.info("monitor stopped");
+  },
+});

@@ -1,4 +1,4 @@
-import { createLogger, dataDir, evictingNodes, parseEnv, pingAll, projectRoot } from "@conveyor/core";
+import { createLogger, dataDir, evictingNodes, onShutdown, parseEnv, pingAll, projectRoot } from "@conveyor/core";
 import { createRuntimeFromEnv, resolveServices, ScheduleTicker } from "@conveyor/scheduler";
 import { parseConcurrency } from "./concurrency.ts";
 import { createWorkerNode } from "./node.ts";
@@ -47,27 +47,19 @@ log.info({ url: `http://127.0.0.1:${server.port}`, node: node.id }, "worker list
 // On SIGTERM/SIGINT: take no new task, let running ones finish within SHUTDOWN_GRACE_MS, hand
 // back the rest (`interrupted`), leave the node list, close connections, exit 0. A second signal
 // ends the grace period at once (Ctrl-C twice).
-let stopping = false;
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, async () => {
-    if (stopping) {
-      log.info({ signal: sig }, "handing back running tasks now");
-      node.interrupt();
-      return;
-    }
-    stopping = true;
-    log.info({ signal: sig, graceMs: env.SHUTDOWN_GRACE_MS }, "draining");
-    let code = 0;
-    try {
-      await node.close(env.SHUTDOWN_GRACE_MS);
-      await ticker.close();
-      await server.stop(true);
-      await runtime.close();
-      await services.stop();
-    } catch (err) {
-      log.error({ err: (err as Error).message }, "worker did not stop cleanly");
-      code = 1;
-    }
-    process.exit(code);
-  });
-}
+onShutdown({
+  name: "worker",
+  log,
+  graceMs: env.SHUTDOWN_GRACE_MS,
+  stop: async () => {
+    await node.close(env.SHUTDOWN_GRACE_MS);
+    await ticker.close();
+    await server.stop(true);
+    await runtime.close();
+    await services.stop();
+  },
+  again: (signal) => {
+    log.info({ signal }, "handing back running tasks now");
+    node.interrupt();
+  },
+});

@@ -11,4 +11,5 @@ export * from "./paths.ts";
 export * from "./queue-names.ts";
 export * from "./readiness.ts";
 export * from "./redis.ts";
+export * from "./shutdown.ts";
 export * from "./timeout.ts";
