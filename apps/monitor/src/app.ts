@@ -200,7 +200,7 @@ export function createMonitor(deps: MonitorDeps) {
             return queue.close();
           }
           held.push(e);
-        } else queue.push({ event: "task", id: e.id, data: e.event });
+        } else queue.push({ event: "task", id: e.id, json: e.json });
       };
       const unsubscribe = relay.subscribe(toClient);
       let unsubscribeMetrics = () => {};
@@ -219,8 +219,7 @@ export function createMonitor(deps: MonitorDeps) {
           try {
             last = await relay.replay(lastEventId, async (e) => {
               if (queue.closed) return false;
-              if (matches(filter, e.event))
-                await stream.writeSSE({ event: "task", id: e.id, data: JSON.stringify(e.event) });
+              if (matches(filter, e.event)) await stream.writeSSE({ event: "task", id: e.id, data: e.json });
               return true;
             });
           } catch (err) {
@@ -228,7 +227,7 @@ export function createMonitor(deps: MonitorDeps) {
           }
           const after = held.filter((e) => compareStreamIds(e.id, last) > 0);
           held = undefined;
-          for (const e of after) queue.push({ event: "task", id: e.id, data: e.event });
+          for (const e of after) queue.push({ event: "task", id: e.id, json: e.json });
         }
         unsubscribeMetrics = feed.subscribe(filter.tenant, (data) => queue.push({ event: "metrics", id: null, data }));
         for (;;) {
@@ -272,21 +271,24 @@ export function createMonitor(deps: MonitorDeps) {
         if (closed) return;
         raw?.close(code, reason);
       };
-      const send = (frame: Outgoing | { event: "error"; data: { code: string; message: string } }) => {
+      /** Sends one frame's JSON text. */
+      const send = (frame: string) => {
         if (closed || !raw) return;
         if (raw.getBufferedAmount() > WS_MAX_BUFFERED_BYTES) {
           prom.dropped.inc({ kind: "ws" });
           log.info({ tenant: principal.tenant }, "WebSocket client dropped: it read too slowly");
           return drop(1013, "too slow; reconnect");
         }
-        raw.send(JSON.stringify(frame));
+        raw.send(frame);
       };
       const subscribe = () => {
         cleanups.push(
           relay.subscribe((e) => {
-            if (filter && matches(filter, e.event)) send({ event: "task", id: e.id, data: e.event });
+            // The event's text is spliced in as published, not parsed and serialized again per client.
+            if (filter && matches(filter, e.event))
+              send(`{"event":"task","id":${JSON.stringify(e.id)},"data":${e.json}}`);
           }),
-          feed.subscribe(tenant, (data) => send({ event: "metrics", id: null, data })),
+          feed.subscribe(tenant, (data) => send(JSON.stringify({ event: "metrics", id: null, data }))),
         );
       };
       return {
@@ -304,7 +306,8 @@ export function createMonitor(deps: MonitorDeps) {
           );
         },
         onMessage(evt) {
-          const invalid = (message: string) => send({ event: "error", data: { code: "validation_failed", message } });
+          const invalid = (message: string) =>
+            send(JSON.stringify({ event: "error", data: { code: "validation_failed", message } }));
           if (typeof evt.data !== "string") return invalid("send frames as JSON text");
           let json: unknown;
           try {
@@ -353,8 +356,7 @@ async function writeSse(
   item: Outgoing,
 ): Promise<void> {
   if (item.event === "comment") await stream.write(`: ${item.data}\n\n`);
-  else if (item.event === "task")
-    await stream.writeSSE({ event: "task", id: item.id, data: JSON.stringify(item.data) });
+  else if (item.event === "task") await stream.writeSSE({ event: "task", id: item.id, data: item.json });
   else await stream.writeSSE({ event: "metrics", data: JSON.stringify(item.data) });
 }
 

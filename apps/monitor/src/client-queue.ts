@@ -1,9 +1,8 @@
-import type { TaskEvent } from "@conveyor/core";
 import type { LiveMetrics } from "./metrics-feed.ts";
 
 /** One message for a client, whatever carries it (an SSE event or a WebSocket frame). */
 export type Outgoing =
-  | { event: "task"; id: string; data: TaskEvent }
+  | { event: "task"; id: string; json: string }
   | { event: "metrics"; id: null; data: LiveMetrics }
   | { event: "comment"; id: null; data: string };
 

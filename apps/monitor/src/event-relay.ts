@@ -12,6 +12,8 @@ import { QueueEvents } from "bullmq";
 export interface RelayedEvent {
   id: string;
   event: TaskEvent;
+  /** The event's JSON text as published: written to every client as is, never serialized again per client. */
+  json: string;
 }
 
 export type RelayListener = (e: RelayedEvent) => void;
@@ -47,7 +49,7 @@ export const isStreamId = (s: string) => STREAM_ID.test(s);
 /** Stream entries fetched per XRANGE call during a replay. */
 const REPLAY_PAGE = 500;
 
-function parseEntry(fields: string[]): TaskEvent | null {
+function parseEntry(fields: string[]): { event: TaskEvent; json: string } | null {
   let name: string | undefined;
   let data: string | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
@@ -56,7 +58,7 @@ function parseEntry(fields: string[]): TaskEvent | null {
   }
   if (name !== "task" || data === undefined) return null;
   try {
-    return JSON.parse(data) as TaskEvent;
+    return { event: JSON.parse(data) as TaskEvent, json: data };
   } catch {
     return null;
   }
@@ -123,7 +125,8 @@ export class EventRelay {
           return;
         }
         this.onEvent();
-        for (const fn of this.listeners) fn({ id, event });
+        const relayed = { id, event, json: args.data };
+        for (const fn of this.listeners) fn(relayed);
       },
     );
     this.queueEvents = qe;
@@ -150,8 +153,8 @@ export class EventRelay {
       ][];
       for (const [id, fields] of page) {
         last = id;
-        const event = parseEntry(fields);
-        if (event && !(await each({ id, event }))) return last;
+        const entry = parseEntry(fields);
+        if (entry && !(await each({ id, ...entry }))) return last;
       }
       if (page.length < REPLAY_PAGE) return last;
       start = `(${last}`;
