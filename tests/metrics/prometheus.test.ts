@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createApp, createAuthenticator } from "@conveyor/api";
+import { apiDepsFromRuntime, createApp } from "@conveyor/api";
 import { createLogger } from "@conveyor/core";
 import { createWorkerNode, type WorkerNode } from "@conveyor/worker";
 import parsePrometheusTextFormat, { type MetricFamily } from "parse-prometheus-text-format";
@@ -225,17 +225,9 @@ describe("GET /metrics on the api and on a worker node (Prometheus text)", () =>
 
   test("METRICS_ENABLED=false: no /metrics on either app (404 in the error shape)", async () => {
     const log = createLogger("test", "silent");
-    const app = createApp({
-      scheduler: stack.runtime.scheduler,
-      queues: stack.runtime.queues,
-      catalog: stack.runtime.catalog,
-      nodes: stack.runtime.nodes,
-      auth: createAuthenticator({ keys: stack.runtime.keys, adminKey: TEST_ADMIN_KEY }),
-      log,
-      maxBodyBytes: 1024,
-      checks: {},
-      metricsEnabled: false,
-    });
+    const app = createApp(
+      apiDepsFromRuntime(stack.runtime, { adminKey: TEST_ADMIN_KEY, log, maxBodyBytes: 1024, metricsEnabled: false }),
+    );
     const worker = createWorkerNode({
       ledger: stack.runtime.ledger,
       catalog: stack.runtime.catalog,

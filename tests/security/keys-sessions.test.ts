@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { createApp, createAuthenticator } from "@conveyor/api";
+import { apiDepsFromRuntime, createApp } from "@conveyor/api";
 import { createLogger } from "@conveyor/core";
 import { createTestStack, eventually, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
 
@@ -268,17 +268,13 @@ describe("API keys and sessions", () => {
     test("another API process that cached the key refuses it within 5 s", async () => {
       const a = await createKey({ tenant: "acme", name: "cached elsewhere", scopes: ["tasks:read"] });
       // A second app over the same database, with its own authenticator and cache: another process.
-      const other = createApp({
-        scheduler: stack.runtime.scheduler,
-        queues: stack.runtime.queues,
-        catalog: stack.runtime.catalog,
-        nodes: stack.runtime.nodes,
-        auth: createAuthenticator({ keys: stack.runtime.keys, adminKey: TEST_ADMIN_KEY }),
-        keys: stack.runtime.keys,
-        log: createLogger("test", "silent"),
-        maxBodyBytes: 1_048_576,
-        checks: {},
-      });
+      const other = createApp(
+        apiDepsFromRuntime(stack.runtime, {
+          adminKey: TEST_ADMIN_KEY,
+          log: createLogger("test", "silent"),
+          maxBodyBytes: 1_048_576,
+        }),
+      );
       const ask = async () =>
         (await other.request("/v1/whoami", { headers: { authorization: `Bearer ${a.key}` } })).status;
       expect(await ask()).toBe(200);
