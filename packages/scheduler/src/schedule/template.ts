@@ -1,16 +1,16 @@
-import { type ErrorDetail, newTaskId, PRIORITIES } from "@conveyor/core";
+import { type ErrorDetail, newTaskId } from "@conveyor/core";
 import type { NewTaskRow, ScheduleTaskTemplate } from "@conveyor/db";
 import type { TaskCatalog } from "@conveyor/handlers";
-import { z } from "zod";
+import { SubmitTask } from "../input.ts";
 import { issueDetails, unstorable } from "../scheduler.ts";
 
 /** The task a schedule submits on each run: a submission without timing or idempotency. */
-export const ScheduleTask = z.strictObject({
-  type: z.string().min(1).max(63),
-  payload: z.unknown(),
-  priority: z.enum(PRIORITIES).optional(),
-  timeoutMs: z.number().int().min(1).max(86_400_000).optional(),
-  maxAttempts: z.number().int().min(1).max(100).optional(),
+export const ScheduleTask = SubmitTask.pick({
+  type: true,
+  payload: true,
+  priority: true,
+  timeoutMs: true,
+  maxAttempts: true,
 });
 
 /**
