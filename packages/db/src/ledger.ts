@@ -2,6 +2,7 @@ import {
   type AttemptOutcome,
   ConflictError,
   GroupCommit,
+  TASK_STATUSES,
   type TaskError,
   type TaskStatus,
   uuidv7Floor,
@@ -507,14 +508,7 @@ export class Ledger {
         ),
       )
       .groupBy(tasks.status);
-    const counts: Record<TaskStatus, number> = {
-      queued: 0,
-      delayed: 0,
-      running: 0,
-      completed: 0,
-      failed: 0,
-      cancelled: 0,
-    };
+    const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>;
     for (const r of rows) counts[r.status as TaskStatus] = r.n;
     return counts;
   }
