@@ -320,20 +320,25 @@ export class Reconciler {
 
   /** Deletes finished tasks and metric rollups past retention (in batches) and nodes silent for over an hour. */
   private async prune(report: ReconcileReport): Promise<void> {
-    const olderThanMs = this.deps.retentionDays * 86_400_000;
-    for (let i = 0; i < MAX_PRUNE_BATCHES; i++) {
-      const n = await this.queries.pruneFinishedTasks(olderThanMs, PRUNE_BATCH);
-      report.prunedTasks += n;
-      if (n < PRUNE_BATCH) break;
-    }
+    report.prunedTasks = await inBatches((limit) =>
+      this.queries.pruneFinishedTasks(this.deps.retentionDays * 86_400_000, limit),
+    );
     report.prunedNodes = await this.nodes.pruneNodes();
-    const rollupsOlderThanMs = (this.deps.metricsRetentionDays ?? 30) * 86_400_000;
-    for (let i = 0; i < MAX_PRUNE_BATCHES; i++) {
-      const n = await this.metrics.prune(rollupsOlderThanMs, PRUNE_BATCH);
-      report.prunedRollups += n;
-      if (n < PRUNE_BATCH) break;
-    }
+    report.prunedRollups = await inBatches((limit) =>
+      this.metrics.prune((this.deps.metricsRetentionDays ?? 30) * 86_400_000, limit),
+    );
   }
+}
+
+/** Runs a batched delete until a batch comes back short (at most MAX_PRUNE_BATCHES); the rows deleted. */
+async function inBatches(deleteBatch: (limit: number) => Promise<number>): Promise<number> {
+  let total = 0;
+  for (let i = 0; i < MAX_PRUNE_BATCHES; i++) {
+    const n = await deleteBatch(PRUNE_BATCH);
+    total += n;
+    if (n < PRUNE_BATCH) break;
+  }
+  return total;
 }
 
 function dispatchItem(
