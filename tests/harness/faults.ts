@@ -6,7 +6,7 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLogger, projectRoot } from "@conveyor/core";
+import { createLogger, projectRoot, TASK_STATUSES } from "@conveyor/core";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "@conveyor/db/embedded";
 import { Redis } from "ioredis";
 import type postgres from "postgres";
@@ -415,14 +415,7 @@ export async function checkInvariants(opts: {
      group by t.id, t.attempts having count(a.n) <> t.attempts limit 100`;
   const ledgerRows = await sql<{ status: string; n: number }[]>`
     select status, count(*)::int as n from tasks group by status`;
-  const ledgerCounts: Record<string, number> = {
-    queued: 0,
-    delayed: 0,
-    running: 0,
-    completed: 0,
-    failed: 0,
-    cancelled: 0,
-  };
+  const ledgerCounts: Record<string, number> = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0]));
   for (const r of ledgerRows) ledgerCounts[r.status] = r.n;
   const summary = await opts.summary();
   const jobIds = [...(await jobTaskIds(opts.redisUrl, opts.prefix))];
@@ -437,7 +430,7 @@ export async function checkInvariants(opts: {
     openAttempts: openAttempts.map((r) => r.id),
     miscounted: miscounted.map((r) => r.id),
     orphanJobs: orphans.map((r) => r.id),
-    summaryMatches: Object.keys(ledgerCounts).every((s) => summary[s] === ledgerCounts[s]),
+    summaryMatches: TASK_STATUSES.every((s) => summary[s] === ledgerCounts[s]),
     summary,
     ledgerCounts,
   };
