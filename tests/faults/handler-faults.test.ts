@@ -123,6 +123,15 @@ describe("misbehaving handlers under load", () => {
       await stack.runtime.pg.sql<{ outcome: string }[]>`
         select outcome from task_attempts where task_id = ${id} order by n`
     ).map((a) => a.outcome);
+  /** The ledger invariants over this stack, its summary asked of its own api. */
+  const invariants = (accepted: string[]) =>
+    checkInvariants({
+      sql: stack.runtime.pg.sql,
+      redisUrl: stack.redis.url,
+      prefix: stack.prefix,
+      accepted,
+      summary: async () => (await (await stack.request("GET", "/v1/tasks/summary")).json()) as Record<string, number>,
+    });
 
   test("non-Error throws fail their task with a readable error, unstorable results fail it, hung handlers time out, a briefly blocked loop loses no lock", async () => {
     const echoes = Array.from({ length: 300 }, (_, i) => ({ type: "echo", payload: { i } }));
@@ -168,13 +177,7 @@ describe("misbehaving handlers under load", () => {
     const load = await runStats(stack.runtime.pg.sql, [...load1, ...load2]);
     expect(load).toMatchObject({ tasks: 400, completed: 400, failed: 0, stalledAttempts: 0, startedTwice: 0 });
 
-    const report = await checkInvariants({
-      sql: stack.runtime.pg.sql,
-      redisUrl: stack.redis.url,
-      prefix: stack.prefix,
-      accepted: all,
-      summary: async () => (await (await stack.request("GET", "/v1/tasks/summary")).json()) as Record<string, number>,
-    });
+    const report = await invariants(all);
     expect({
       missing: report.missing,
       notFinal: report.notFinal,
@@ -207,13 +210,7 @@ describe("misbehaving handlers under load", () => {
       `[handler faults] loop blocked ${Math.round(LOCK_MS * 1.75)} ms with lock ${LOCK_MS} ms: ${JSON.stringify(stats)}`,
     );
     expect(stats).toMatchObject({ tasks: 31, completed: 31, failed: 0, stalledAttempts: 0, startedTwice: 0 });
-    const report = await checkInvariants({
-      sql: stack.runtime.pg.sql,
-      redisUrl: stack.redis.url,
-      prefix: stack.prefix,
-      accepted: all,
-      summary: async () => (await (await stack.request("GET", "/v1/tasks/summary")).json()) as Record<string, number>,
-    });
+    const report = await invariants(all);
     expect({
       notFinal: report.notFinal,
       badCompletions: report.badCompletions,
