@@ -2,72 +2,25 @@
 // with the session cookie, and live through `GET /events` (SSE). Every value from the server is
 // put into the page as text (never as HTML).
 
-type Status = "queued" | "delayed" | "running" | "completed" | "failed" | "cancelled";
+// The API's and the monitor's own shapes, as types only: erased from the bundle, so nothing
+// server-side reaches the browser.
+import type { TaskStatus as Status, TaskEvent } from "@conveyor/core";
+import type { Task as ApiTask, Attempt, QueueView as Queue, Schedule, SeriesPoint } from "@conveyor/scheduler";
+import type { LiveMetrics } from "../src/metrics-feed.ts";
+
+/** A task as the API shows it; every status it reports is one of ours. */
+type Task = Omit<ApiTask, "status"> & { status: Status };
+type Timing = LiveMetrics["runTimeMs"];
+
 const STATUSES: Status[] = ["queued", "delayed", "running", "completed", "failed", "cancelled"];
 const CANCELLABLE: Status[] = ["queued", "delayed", "running"];
 const RETRYABLE: Status[] = ["failed", "cancelled"];
 
-interface Task {
-  id: string;
-  tenant: string;
-  type: string;
-  status: Status;
-  priority: string;
-  payload: unknown;
-  result: unknown;
-  error: { code: string; message: string } | null;
-  progress: number | null;
-  attempts: number;
-  maxAttempts: number;
-  timeoutMs: number;
-  scheduleId: string | null;
-  runAt: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  node: string | null;
-}
-interface Attempt {
-  n: number;
-  node: string | null;
-  startedAt: string;
-  finishedAt: string | null;
-  outcome: string;
-  error: { code: string; message: string } | null;
-  durationMs: number | null;
-}
 interface LogLine {
   at: string;
   level: string;
   message: string;
   attempt: number;
-}
-interface TaskEvent {
-  id: string;
-  tenant: string;
-  type: string;
-  status: Status;
-  progress: number | null;
-  attempt: number;
-  node: string | null;
-  at: string;
-}
-interface Timing {
-  avg: number | null;
-  min: number | null;
-  max: number | null;
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-}
-interface LiveMetrics {
-  pending: number;
-  running: number;
-  throughputPerSec: number;
-  successRate: number | null;
-  runTimeMs: Timing;
-  waitTimeMs: Timing;
-  activeNodes: number;
 }
 interface Whoami {
   tenant: string;
@@ -100,20 +53,7 @@ interface TaskType {
   payloadSchema: JsonSchema;
   defaults: Record<string, unknown>;
 }
-interface RateLimit {
-  max: number;
-  durationMs: number;
-}
-interface Queue {
-  type: string;
-  waiting: number;
-  delayed: number;
-  active: number;
-  failed: number;
-  paused: boolean;
-  rateLimit: RateLimit | null;
-  concurrency: number | null;
-}
+type RateLimit = NonNullable<Queue["rateLimit"]>;
 interface WorkerNode {
   id: string;
   host: string;
@@ -127,26 +67,6 @@ interface WorkerNode {
   active: number;
   rssBytes: number | null;
   eventLoopLagMs: number | null;
-}
-interface SeriesPoint {
-  at: string;
-  completed: number;
-  failed: number;
-  runTimeMs: Timing;
-  waitTimeMs: Timing;
-}
-interface Schedule {
-  id: string;
-  name: string;
-  cron: string | null;
-  everyMs: number | null;
-  timezone: string;
-  task: { type: string; payload: unknown; priority?: string };
-  paused: boolean;
-  nextRunAt: string | null;
-  lastRunAt: string | null;
-  lastTaskId: string | null;
-  createdAt: string;
 }
 const PRIORITIES = ["critical", "high", "normal", "low"];
 
