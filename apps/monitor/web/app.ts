@@ -111,6 +111,18 @@ function replace(el: HTMLElement, ...children: Child[]): void {
 const stateText = (text: string, kind: "loading" | "empty" | "error" = "empty") =>
   h("p", { class: kind === "error" ? "state error" : "state", "data-state": kind }, text);
 
+/** A page's status line, hidden until the first `say`: the outcome of the last action, in red when it failed. */
+function statusNotice(id: string): { notice: HTMLElement; say: (error: boolean, ...text: Child[]) => void } {
+  const notice = h("p", { id, class: "notice", role: "status" });
+  notice.hidden = true;
+  const say = (error: boolean, ...text: Child[]) => {
+    notice.hidden = false;
+    notice.className = error ? "notice error-text" : "notice";
+    replace(notice, ...text);
+  };
+  return { notice, say };
+}
+
 const shortId = (id: string) => id.slice(-12);
 const idCell = (id: string) => h("span", { class: "mono", title: id }, shortId(id));
 const statusBadge = (s: Status) => h("span", { class: `status ${s}`, "data-status": s }, s);
@@ -1188,13 +1200,7 @@ function every(ms: number, fn: () => void): () => void {
 function failuresView(main: HTMLElement): void {
   let alive = true;
   const host = h("div", { id: "failures" }, stateText("Loading failures…", "loading"));
-  const notice = h("p", { id: "failures-notice", class: "notice", role: "status" });
-  notice.hidden = true;
-  const say = (text: string, error = false) => {
-    notice.hidden = false;
-    notice.className = error ? "notice error-text" : "notice";
-    notice.textContent = text;
-  };
+  const { notice, say } = statusNotice("failures-notice");
   const load = throttle(async () => {
     try {
       const { groups } = await api<{ groups: FailureGroup[] }>("GET", "/v1/tasks/failures");
@@ -1212,11 +1218,11 @@ function failuresView(main: HTMLElement): void {
         message: g.message,
       });
       if (!alive) return;
-      say(`${retried} retried (${g.type} · ${g.code})`);
+      say(false, `${retried} retried (${g.type} · ${g.code})`);
       load();
     } catch (err) {
       if (!alive) return;
-      say(`Could not retry ${g.type} · ${g.code}: ${errorMessage(err)}`, true);
+      say(true, `Could not retry ${g.type} · ${g.code}: ${errorMessage(err)}`);
       button.disabled = false;
     }
   };
@@ -1708,13 +1714,7 @@ function schedulesView(main: HTMLElement): void {
   let confirming: string | null = null;
   let schedules: Schedule[] = [];
   const host = h("div", { id: "schedules" }, stateText("Loading schedules…", "loading"));
-  const notice = h("p", { id: "schedules-notice", class: "notice", role: "status" });
-  notice.hidden = true;
-  const say = (error: boolean, ...text: Child[]) => {
-    notice.hidden = false;
-    notice.className = error ? "notice error-text" : "notice";
-    replace(notice, ...text);
-  };
+  const { notice, say } = statusNotice("schedules-notice");
   replace(
     main,
     h("h1", {}, "Schedules"),
