@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { runMigrations } from "@conveyor/db";
 import postgres from "postgres";
 import {
-  AppProcess,
   checkInvariants,
+  FaultApp,
   FaultPostgres,
   FaultRedis,
   fetchSummary,
@@ -52,15 +52,15 @@ describe("faults under load, real processes", () => {
   let pg: FaultPostgres;
   let redis: FaultRedis;
   let sql: postgres.Sql;
-  let api: AppProcess;
-  const workers: AppProcess[] = [];
+  let api: FaultApp;
+  const workers: FaultApp[] = [];
   const prefix = testPrefix("load");
   const results: PhaseResult[] = [];
   let env: Record<string, string>;
   let workerSeq = 0;
 
-  const newWorker = async (): Promise<AppProcess> => {
-    const w = new AppProcess("worker", env, dir, `worker-${++workerSeq}`);
+  const newWorker = async (): Promise<FaultApp> => {
+    const w = new FaultApp("worker", env, dir, `worker-${++workerSeq}`);
     await w.start();
     workers.push(w);
     return w;
@@ -97,7 +97,7 @@ describe("faults under load, real processes", () => {
     });
     expect(res.status).toBe(200);
   };
-  const nodeOf = async (w: AppProcess): Promise<string> =>
+  const nodeOf = async (w: FaultApp): Promise<string> =>
     eventually(async () => (await sql<{ id: string }[]>`select id from nodes where pid = ${w.pid ?? -1}`)[0]?.id, {
       what: `${w.name}'s node row`,
       timeoutMs: 10_000,
@@ -165,7 +165,7 @@ describe("faults under load, real processes", () => {
       WORKER_CONCURRENCY: "sleep=40,echo=40",
       LOG_LEVEL: "warn",
     };
-    api = new AppProcess("api", env, dir);
+    api = new FaultApp("api", env, dir);
     await Promise.all([api.start(), newWorker(), newWorker()]);
     const created = await fetch(`${api.url}/v1/schedules`, {
       method: "POST",
@@ -196,7 +196,7 @@ describe("faults under load, real processes", () => {
   test(
     "a worker killed with SIGKILL mid-task: its attempts close as stalled and other nodes finish its tasks within about JOB_LOCK_MS",
     async () => {
-      const victim = workers[0] as AppProcess;
+      const victim = workers[0] as FaultApp;
       const node = await nodeOf(victim);
       const gen = load();
       // Under load, with tasks of its own running.

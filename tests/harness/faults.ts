@@ -142,8 +142,12 @@ export class FaultPostgres {
   }
 }
 
-/** The api or the worker app as a child process (`bun apps/<kind>/src/index.ts`), its output in a file. */
-export class AppProcess {
+/**
+ * The api or the worker app as a child process (`bun apps/<kind>/src/index.ts`) on its own port and
+ * environment, its output in a file, that a test may kill and start again (unlike `spawnApp`, which
+ * runs once against a TestStack).
+ */
+export class FaultApp {
   readonly port = freePort();
   private proc: ReturnType<typeof Bun.spawn> | undefined;
   private starts = 0;
