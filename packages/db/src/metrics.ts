@@ -1,3 +1,4 @@
+import { uuidv7Floor } from "@conveyor/core";
 import { DDSketch } from "@datadog/sketches-js";
 import type { DbHandle } from "./client.ts";
 import { NODE_LOST_AFTER_MS } from "./nodes.ts";
@@ -245,6 +246,20 @@ export class MetricsStore {
        where status in ('queued', 'delayed') and due_at <= now()
        group by type`;
     return new Map(rows.map((r) => [r.type, r.pending]));
+  }
+
+  /**
+   * Per type, tasks submitted at or after `since`, every tenant. Task ids are UUIDv7: the
+   * primary key's range from the floor id of `since` holds exactly those.
+   */
+  async submittedByType(since: Date): Promise<Map<string, number>> {
+    const { sql } = this.pg;
+    const rows = await sql<{ type: string; n: number }[]>`
+      select type, count(*)::int as n
+        from tasks
+       where id >= ${uuidv7Floor(since)}::uuid
+       group by type`;
+    return new Map(rows.map((r) => [r.type, r.n]));
   }
 
   /** The task types of each worker node heard from within the last 15 s (`up` in `GET /v1/nodes`). */

@@ -111,7 +111,7 @@ export interface ScalingOptions {
 export class ScalingService {
   constructor(
     private readonly deps: {
-      ledger: Pick<Ledger, "metrics" | "queueSettingsList" | "countByStatus">;
+      ledger: Pick<Ledger, "metrics" | "queueSettingsList">;
       nodes: Pick<NodeRegistry, "listNodes">;
     },
     private readonly opts: ScalingOptions,
@@ -137,19 +137,18 @@ export class ScalingService {
     const arrivalSince = this.opts.arrivalWindowMs === undefined ? since : now - this.opts.arrivalWindowMs;
     const settings = await ledger.queueSettingsList();
     const paused = settings.filter((s) => s.paused).map((s) => s.type);
-    const submitted = async (type?: string) =>
-      sum(Object.values(await ledger.countByStatus({ tenant: null, type, since: new Date(arrivalSince) })));
-    const [backlog, rollups, nodes, allArrivals, pausedArrivals] = await Promise.all([
+    const [backlog, rollups, nodes, arrivals] = await Promise.all([
       metrics.pendingByType(),
       metrics.read({ tenant: null, since: new Date(since), until: new Date(now + MINUTE_MS) }),
       this.deps.nodes.listNodes(),
-      submitted(),
-      Promise.all(paused.map((type) => submitted(type))),
+      metrics.submittedByType(new Date(arrivalSince)),
     ]);
     const counted = (type: string) => !paused.includes(type);
+    const countedSum = (byType: Map<string, number>) =>
+      sum([...byType].filter(([type]) => counted(type)).map(([, n]) => n));
     const inputs: ScalingInputs = {
-      backlog: sum([...backlog].filter(([type]) => counted(type)).map(([, n]) => n)),
-      arrivals: Math.max(0, allArrivals - sum(pausedArrivals)),
+      backlog: countedSum(backlog),
+      arrivals: countedSum(arrivals),
       arrivalSeconds: Math.max(1, (now - arrivalSince) / 1000),
       completions: sum(rollups.filter((e) => counted(e.type)).map((e) => e.rollup.completed + e.rollup.failed)),
       completionSeconds: Math.max(1, (now - since) / 1000),
