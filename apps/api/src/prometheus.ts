@@ -1,4 +1,4 @@
-import { type Logger, withTimeout } from "@conveyor/core";
+import { type Logger, metricsResponse, withTimeout } from "@conveyor/core";
 import type { NodeRegistry } from "@conveyor/db";
 import type { Dispatcher } from "@conveyor/scheduler";
 import type { Context, MiddlewareHandler } from "hono";
@@ -145,9 +145,6 @@ export function createApiMetrics(deps: ApiMetricsDeps): ApiMetrics {
 /** `GET /metrics`: the registry in Prometheus text format. */
 export function prometheusRoutes(registry: Registry) {
   const app = new Hono();
-  app.get("/metrics", async (c) => {
-    const body = await registry.metrics();
-    return c.body(body, 200, { "Content-Type": registry.contentType, "Cache-Control": "no-store" });
-  });
+  app.get("/metrics", () => metricsResponse(registry));
   return app;
 }

@@ -1,3 +1,4 @@
+import { metricsResponse } from "@conveyor/core";
 import { Hono } from "hono";
 import { Counter, Gauge, Registry } from "prom-client";
 
@@ -31,9 +32,6 @@ export type MonitorMetrics = ReturnType<typeof createMonitorMetrics>;
 /** `GET /metrics`: the registry in Prometheus text format. */
 export function prometheusRoutes(registry: Registry) {
   const app = new Hono();
-  app.get("/metrics", async (c) => {
-    const body = await registry.metrics();
-    return c.body(body, 200, { "Content-Type": registry.contentType, "Cache-Control": "no-store" });
-  });
+  app.get("/metrics", () => metricsResponse(registry));
   return app;
 }

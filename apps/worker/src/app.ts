@@ -1,4 +1,4 @@
-import { checkReadiness, type ReadinessCheck } from "@conveyor/core";
+import { checkReadiness, metricsResponse, type ReadinessCheck } from "@conveyor/core";
 import { Hono } from "hono";
 import type { Registry } from "prom-client";
 
@@ -11,9 +11,7 @@ export function createWorkerHttp(node: { id: string }, checks: Record<string, Re
     return c.json({ status: ready ? "ready" : "unavailable", node: node.id, checks: results }, ready ? 200 : 503);
   });
   if (metrics) {
-    app.get("/metrics", async (c) =>
-      c.body(await metrics.metrics(), 200, { "Content-Type": metrics.contentType, "Cache-Control": "no-store" }),
-    );
+    app.get("/metrics", () => metricsResponse(metrics));
   }
   app.notFound((c) => c.json({ error: { code: "not_found", message: "not found", details: [] } }, 404));
   return app;

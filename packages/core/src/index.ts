@@ -7,6 +7,7 @@ export * from "./group-commit.ts";
 export * from "./ids.ts";
 export * from "./local-redis.ts";
 export * from "./logger.ts";
+export * from "./metrics-response.ts";
 export * from "./paths.ts";
 export * from "./queue-names.ts";
 export * from "./readiness.ts";
