@@ -94,7 +94,6 @@ export function newNodeId(): string {
 export class WorkerNode {
   readonly id: string;
   readonly types: string[];
-  private readonly workers = new Map<string, Worker<JobData>>();
   private readonly slots = new Map<string, TypeSlots>();
   private autoscaler: Autoscaler | undefined;
   private readonly connections: RedisClient[] = [];
@@ -167,11 +166,10 @@ export class WorkerNode {
           "job failed outside the handler",
         );
       });
-      this.workers.set(type, worker);
       this.slots.set(type, { worker, connection, range, inUse: 0, peak: 0 });
       void worker.run().catch((err) => this.deps.log.error({ type, err: (err as Error).message }, "worker stopped"));
     }
-    await Promise.all([...this.workers.values()].map((w) => w.waitUntilReady()));
+    await Promise.all(this.bullWorkers().map((w) => w.waitUntilReady()));
     await this.listenForCancels();
     const producer = await this.startHeartbeat();
     if (autoscale !== false) this.startAutoscaler(producer, autoscale);
@@ -238,7 +236,12 @@ export class WorkerNode {
 
   /** The local concurrency of each served type now (what the heartbeat reports). */
   get concurrency(): Record<string, number> {
-    return Object.fromEntries([...this.workers].map(([type, w]) => [type, w.concurrency]));
+    return Object.fromEntries([...this.slots].map(([type, s]) => [type, s.worker.concurrency]));
+  }
+
+  /** The BullMQ Worker of each served type. */
+  private bullWorkers(): Worker<JobData>[] {
+    return [...this.slots.values()].map((s) => s.worker);
   }
 
   /** Counts a BullMQ slot of `type` as used while `run` runs (the autoscaler's measure of use). */
@@ -262,7 +265,7 @@ export class WorkerNode {
     const sub = createRedis(this.deps.redis, "worker", "conveyor-worker-cancels");
     this.connections.push(sub);
     sub.on("message", (_channel: string, jobId: string) => {
-      for (const worker of this.workers.values()) worker.cancelJob(jobId, "cancelled by request");
+      for (const { worker } of this.slots.values()) worker.cancelJob(jobId, "cancelled by request");
     });
     await sub.subscribe(cancelChannel(this.deps.queuePrefix));
   }
@@ -416,7 +419,7 @@ export class WorkerNode {
   async close(graceMs = 0): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const workers = [...this.workers.values()];
+    const workers = this.bullWorkers();
     // Closing a Worker stops its fetching at once; its running jobs go on.
     const drained = Promise.all(workers.map((w) => w.close()));
     const timer = setTimeout(() => this.shutdown.abort(new Error("grace period over")), graceMs);
@@ -485,7 +488,7 @@ export class WorkerNode {
     this.metrics.stop();
     this.prometheus?.close();
     this.shutdown.abort(new Error("killed"));
-    await Promise.allSettled([...this.workers.values()].map((w) => w.close(true)));
+    await Promise.allSettled(this.bullWorkers().map((w) => w.close(true)));
     for (const c of this.connections) c.disconnect();
   }
 }
