@@ -1,7 +1,7 @@
 import { createLogger } from "@conveyor/core";
 import { createMonitor, type Monitor } from "@conveyor/monitor";
 import { createAuthenticator } from "@conveyor/scheduler";
-import type { TestStack } from "../harness/index.ts";
+import { TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
 
 /** A monitor over a test stack, served on a free port, with the stack's api served too (for the proxy). */
 export interface ServedMonitor {
@@ -17,7 +17,7 @@ export async function serveMonitor(
 ): Promise<ServedMonitor> {
   const api = opts.apiUrl ? undefined : Bun.serve({ port: 0, fetch: stack.app.fetch });
   const monitor = createMonitor({
-    authenticator: createAuthenticator({ keys: stack.runtime.keys, adminKey: "test-admin-key-0123456789" }),
+    authenticator: createAuthenticator({ keys: stack.runtime.keys, adminKey: TEST_ADMIN_KEY }),
     redis: stack.redis,
     queuePrefix: stack.prefix,
     apiUrl: opts.apiUrl ?? `http://127.0.0.1:${api?.port}`,
