@@ -108,7 +108,7 @@ function loadWebAssets(): Promise<WebAssets> {
  */
 export function createMonitor(deps: MonitorDeps) {
   const { log } = deps;
-  const limit = deps.clientQueueLimit;
+  const limit = deps.clientQueueLimit ?? CLIENT_QUEUE_LIMIT;
   const relay = new EventRelay(deps.redis, deps.queuePrefix, log);
   const feed = new MetricsFeed(deps.metrics, log);
   const prom = createMonitorMetrics();
@@ -195,7 +195,7 @@ export function createMonitor(deps: MonitorDeps) {
         if (!matches(filter, e.event)) return;
         if (held) {
           // A replay slower than the live stream drops the client like any slow reader.
-          if (held.length >= (limit ?? CLIENT_QUEUE_LIMIT)) {
+          if (held.length >= limit) {
             queue.overflowed = true;
             return queue.close();
           }
