@@ -1,6 +1,7 @@
 import { totalmem } from "node:os";
 import type { Logger, RedisClient } from "@conveyor/core";
 import type { ConcurrencyRange } from "./concurrency.ts";
+import { LoopLag } from "./loop-lag.ts";
 
 /** How the autoscaler moves a type's local concurrency. */
 export interface AutoscalerSettings {
@@ -104,15 +105,14 @@ export class Autoscaler {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
-  private readonly lag: LagProbe;
+  private lag: LoopLag | undefined;
 
   constructor(private readonly deps: AutoscalerDeps) {
     this.settings = { ...AUTOSCALER_DEFAULTS, ...deps.settings };
-    this.lag = new LagProbe(Math.min(500, this.settings.intervalMs));
   }
 
   start(): void {
-    this.lag.start();
+    this.lag ??= new LoopLag();
     this.schedule();
   }
 
@@ -120,7 +120,7 @@ export class Autoscaler {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    this.lag.stop();
+    this.lag?.close();
     await this.running;
   }
 
@@ -136,7 +136,7 @@ export class Autoscaler {
   async tick(): Promise<void> {
     const { pools, log } = this.deps;
     const headroom: Headroom = {
-      lagMs: this.lag.takeMax(),
+      lagMs: this.lag?.takeMaxMs() ?? 0,
       rssBytes: this.deps.rssBytes?.() ?? process.memoryUsage.rss(),
     };
     const backlogs = await Promise.all(pools.map((p) => this.deps.backlog(p.type).catch(() => null)));
@@ -177,40 +177,6 @@ export async function queueBacklog(redis: RedisClient, prefix: string, queue: st
     total += Number(n);
   }
   return total;
-}
-
-/** Samples event-loop lag every `everyMs`; `takeMax()` is the worst since the previous call. */
-class LagProbe {
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private max = 0;
-  private on = false;
-
-  constructor(private readonly everyMs: number) {}
-
-  start(): void {
-    this.on = true;
-    this.probe();
-  }
-
-  stop(): void {
-    this.on = false;
-    clearTimeout(this.timer);
-  }
-
-  takeMax(): number {
-    const m = this.max;
-    this.max = 0;
-    return m;
-  }
-
-  private probe(): void {
-    const expected = performance.now() + this.everyMs;
-    this.timer = setTimeout(() => {
-      this.max = Math.max(this.max, performance.now() - expected);
-      if (this.on) this.probe();
-    }, this.everyMs);
-    this.timer.unref?.();
-  }
 }
 
 /** The memory this process may use: its cgroup's limit when it has one, else the machine's. */

@@ -1,6 +1,6 @@
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RunOutcome } from "./executor.ts";
+import { LoopLag } from "./loop-lag.ts";
 
 /** How an attempt ended, as the ledger records it. */
 export type AttemptEnd = "completed" | Extract<RunOutcome, { kind: "failed" }>["outcome"];
@@ -22,7 +22,7 @@ export class WorkerMetrics {
   private readonly retried: Counter<"type">;
   private readonly runSeconds: Histogram<"type">;
   private readonly waitSeconds: Histogram<"type">;
-  private readonly loopDelay: ReturnType<typeof monitorEventLoopDelay>;
+  private readonly loopLag = new LoopLag();
 
   constructor(active: () => number, concurrency: () => Record<string, number> = () => ({})) {
     const registers = [this.registry];
@@ -70,18 +70,13 @@ export class WorkerMetrics {
         for (const [type, n] of Object.entries(concurrency())) this.set({ type }, n);
       },
     });
-    // Sampled all the time, reported as the worst since the previous scrape: a loop stalled
-    // for a second between two scrapes must show, which a probe at scrape time would miss.
-    this.loopDelay = monitorEventLoopDelay({ resolution: 20 });
-    this.loopDelay.enable();
-    const loopDelay = this.loopDelay;
+    const loopLag = this.loopLag;
     new Gauge({
       name: "conveyor_event_loop_lag_seconds",
       help: "Worst event-loop delay on this node since the previous scrape",
       registers,
       collect() {
-        this.set(loopDelay.count > 0 ? loopDelay.max / 1e9 : 0);
-        loopDelay.reset();
+        this.set(loopLag.takeMaxMs() / 1000);
       },
     });
   }
@@ -106,6 +101,6 @@ export class WorkerMetrics {
 
   /** Stops sampling the event loop. */
   close(): void {
-    this.loopDelay.disable();
+    this.loopLag.close();
   }
 }
