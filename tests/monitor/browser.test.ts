@@ -1,14 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import type { Task } from "@conveyor/scheduler";
 import type { Page } from "playwright-core";
 import { createTestStack, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
 import { type BrowserSession, openBrowser, SHOTS_FOR_REVIEW } from "./browser-support.ts";
 import { type ServedMonitor, serveMonitor } from "./serve.ts";
-
-interface Task {
-  id: string;
-  status: string;
-}
 
 describe("monitor: the dashboard in a browser", () => {
   let stack: TestStack;

@@ -1,20 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import type { Schedule } from "@conveyor/scheduler";
 import type { Page } from "playwright-core";
 import { createTestStack, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
 import { type BrowserSession, openBrowser, SHOTS_FOR_REVIEW } from "./browser-support.ts";
 import { type ServedMonitor, serveMonitor } from "./serve.ts";
 
 const HOUR = 3_600_000;
-
-interface Schedule {
-  id: string;
-  name: string;
-  paused: boolean;
-  nextRunAt: string | null;
-  lastRunAt: string | null;
-  lastTaskId: string | null;
-}
 
 describe("monitor: the schedules page in a browser", () => {
   let stack: TestStack;
