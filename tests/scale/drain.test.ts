@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type AppProcess, announced, listNodes, spawnApp } from "../harness/apps.ts";
 import { createTestStack, eventually, freePort, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
-
-type Task = { id: string; status: string; node: string | null; attempts: number; maxAttempts: number };
-type Attempt = { n: number; node: string; outcome: string; error: { code: string } | null };
+import { attemptsOf, getTask, type Task } from "../lifecycle/support.ts";
 
 const started: AppProcess[] = [];
 afterAll(async () => {
@@ -21,10 +19,6 @@ async function submit(stack: TestStack, body: Record<string, unknown>): Promise<
   expect(res.status).toBe(202);
   return (await res.json()) as Task;
 }
-const getTask = async (stack: TestStack, id: string) =>
-  (await (await stack.request("GET", `/v1/tasks/${id}`)).json()) as Task;
-const attemptsOf = async (stack: TestStack, id: string) =>
-  ((await (await stack.request("GET", `/v1/tasks/${id}/attempts`)).json()) as { attempts: Attempt[] }).attempts;
 
 describe("a worker process on SIGTERM", () => {
   let stack: TestStack;
