@@ -85,19 +85,19 @@ function endsWhenClosed(cluster: Cluster): Cluster {
     setStatus(status: string): void;
     flushQueue(err: Error): void;
   };
-  cluster.on("close", () => {
-    if (!internals.manuallyClosing || cluster.status !== "close") return;
+  const end = () => {
     internals.setStatus("end");
     internals.flushQueue(new Error("Connection is closed."));
+  };
+  cluster.on("close", () => {
+    if (internals.manuallyClosing && cluster.status === "close") end();
   });
   // With an empty node pool (every node already dropped) nothing drains on disconnect(), and the
   // cluster would sit in `disconnecting` with its offline queue forever: end it at once.
   const disconnect = cluster.disconnect.bind(cluster);
   cluster.disconnect = (reconnect = false) => {
     disconnect(reconnect);
-    if (reconnect || cluster.status !== "disconnecting" || cluster.nodes("all").length > 0) return;
-    internals.setStatus("end");
-    internals.flushQueue(new Error("Connection is closed."));
+    if (!reconnect && cluster.status === "disconnecting" && cluster.nodes("all").length === 0) end();
   };
   // BullMQ makes its blocking connections with duplicate(): they need the same care.
   const duplicate = cluster.duplicate.bind(cluster);
