@@ -7,6 +7,7 @@
 import { createLogger, dataDir, parseEnv, projectRoot, resolveAdminKey } from "@conveyor/core";
 import { recordRunningStack, resolveServices } from "@conveyor/scheduler";
 import type { Subprocess } from "bun";
+import { appEnv } from "./app-env.ts";
 
 const watch = process.argv.includes("--watch");
 const env = parseEnv();
@@ -18,16 +19,11 @@ const admin = resolveAdminKey(env.ADMIN_API_KEY, dataDir(env, root));
 const apiPort = env.API_PORT === 0 ? freePort() : env.API_PORT;
 const monitorPort = env.MONITOR_PORT === 0 ? freePort() : env.MONITOR_PORT;
 
-const childEnv: Record<string, string> = {
-  ...(process.env as Record<string, string>),
-  DATABASE_URL: services.databaseUrl,
+const childEnv = appEnv(services, {
   ADMIN_API_KEY: admin.key,
   API_PORT: String(apiPort),
   MONITOR_PORT: String(monitorPort),
-  // Migrations ran above, once.
-  MIGRATE_ON_START: "false",
-};
-if (env.REDIS_CLUSTER_NODES.length === 0) childEnv.REDIS_URL = services.redis.url;
+});
 // So `bun run start:workers` beside this finds the embedded PostgreSQL (and a Redis found or
 // started here). URLs the user gave are never written down: whoever runs it gives them again.
 const forgetStack = env.DATABASE_URL

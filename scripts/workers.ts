@@ -14,6 +14,7 @@ import { createLogger, dataDir, parseEnv, parseEnvWith, projectRoot } from "@con
 import { createDb, Ledger, NodeRegistry } from "@conveyor/db";
 import { computeScaling, resolveServices, ScalingService } from "@conveyor/scheduler";
 import { z } from "zod";
+import { appEnv } from "./app-env.ts";
 import { type ScalingReading, type WorkerChild, WorkerSupervisor } from "./worker-supervisor.ts";
 
 /** A whole number of ms, at least `min`. */
@@ -57,10 +58,7 @@ async function main(): Promise<void> {
     { targetDrainSeconds: env.SCALING_TARGET_DRAIN_S, arrivalWindowMs: settings.arrivalWindowMs },
   );
 
-  const childEnv: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) childEnv[k] = v;
-  Object.assign(childEnv, { DATABASE_URL: services.databaseUrl, WORKER_PORT: "0", MIGRATE_ON_START: "false" });
-  if (env.REDIS_CLUSTER_NODES.length === 0 && services.redis.url) childEnv.REDIS_URL = services.redis.url;
+  const childEnv = appEnv(services, { WORKER_PORT: "0" });
 
   const host = hostname();
   const supervisor = new WorkerSupervisor({
