@@ -13,8 +13,8 @@ export const METRICS_SPANS = {
 };
 export type MetricsWindow = keyof typeof METRICS_SPANS;
 
-const Window = z.enum(["1m", "5m", "15m", "1h", "24h"]);
-const Step = z.enum(["1m", "5m", "15m", "1h"]);
+const Window = z.enum(Object.keys(METRICS_SPANS) as [MetricsWindow, ...MetricsWindow[]]);
+const Step = Window.exclude(["24h"]);
 
 /** The query of `GET /v1/metrics`. */
 export const MetricsQuery = z.strictObject({
