@@ -678,7 +678,7 @@ interface ListQuery {
 /** A live table of the newest tasks matching `query`, rendered into `host`. */
 function taskTable(host: HTMLElement, query: ListQuery, onPage?: (nextCursor: string | null) => void) {
   let alive = true;
-  let rows = new Map<string, { tr: HTMLElement; status: HTMLElement; progress: HTMLElement; task: Task }>();
+  let rows = new Map<string, { status: HTMLElement; progress: HTMLElement; task: Task }>();
   const load = throttle(async () => {
     const params = new URLSearchParams({ limit: String(query.limit) });
     if (query.status) params.set("status", query.status);
@@ -708,11 +708,11 @@ function taskTable(host: HTMLElement, query: ListQuery, onPage?: (nextCursor: st
       replace(host, stateText(text, "empty"));
       return;
     }
-    const tbody = h("tbody", {});
-    for (const t of tasks) {
+    const trs = tasks.map((t) => {
       const status = h("td", {}, statusBadge(t.status));
       const progress = h("td", {}, progressBar(t.progress));
-      const tr = h(
+      rows.set(t.id, { status, progress, task: t });
+      return h(
         "tr",
         { class: "clickable", "data-task-id": t.id, onclick: () => void (location.hash = `#/tasks/${t.id}`) },
         h("td", {}, idCell(t.id)),
@@ -724,32 +724,9 @@ function taskTable(host: HTMLElement, query: ListQuery, onPage?: (nextCursor: st
         h("td", {}, fmtTime(t.createdAt)),
         h("td", {}, fmtTime(t.finishedAt)),
       );
-      tbody.append(tr);
-      rows.set(t.id, { tr, status, progress, task: t });
-    }
-    replace(
-      host,
-      h(
-        "div",
-        { class: "table-wrap" },
-        h(
-          "table",
-          { id: "tasks-table" },
-          h(
-            "thead",
-            {},
-            h(
-              "tr",
-              {},
-              ...["Id", "Type", "Status", "Progress", "Priority", "Attempts", "Created", "Finished"].map((c) =>
-                h("th", {}, c),
-              ),
-            ),
-          ),
-          tbody,
-        ),
-      ),
-    );
+    });
+    const columns = ["Id", "Type", "Status", "Progress", "Priority", "Attempts", "Created", "Finished"];
+    replace(host, dataTable("tasks-table", columns, trs));
   };
   load();
   return {
@@ -1100,37 +1077,20 @@ function taskDetail(main: HTMLElement, id: string): void {
         attempts,
         a.attempts.length === 0
           ? stateText("No attempt has started yet.")
-          : h(
-              "div",
-              { class: "table-wrap" },
-              h(
-                "table",
-                {},
+          : dataTable(
+              null,
+              ["#", "Outcome", "Node", "Started", "Finished", "Duration", "Error"],
+              a.attempts.map((x) =>
                 h(
-                  "thead",
+                  "tr",
                   {},
-                  h(
-                    "tr",
-                    {},
-                    ...["#", "Outcome", "Node", "Started", "Finished", "Duration", "Error"].map((c) => h("th", {}, c)),
-                  ),
-                ),
-                h(
-                  "tbody",
-                  {},
-                  ...a.attempts.map((x) =>
-                    h(
-                      "tr",
-                      {},
-                      h("td", {}, x.n),
-                      h("td", {}, x.outcome),
-                      h("td", { class: "mono" }, x.node ?? "—"),
-                      h("td", {}, fmtTime(x.startedAt)),
-                      h("td", {}, fmtTime(x.finishedAt)),
-                      h("td", {}, fmtMs(x.durationMs)),
-                      h("td", {}, x.error ? `${x.error.code}: ${x.error.message}` : ""),
-                    ),
-                  ),
+                  h("td", {}, x.n),
+                  h("td", {}, x.outcome),
+                  h("td", { class: "mono" }, x.node ?? "—"),
+                  h("td", {}, fmtTime(x.startedAt)),
+                  h("td", {}, fmtTime(x.finishedAt)),
+                  h("td", {}, fmtMs(x.durationMs)),
+                  h("td", {}, x.error ? `${x.error.code}: ${x.error.message}` : ""),
                 ),
               ),
             ),
@@ -1180,7 +1140,8 @@ function taskDetail(main: HTMLElement, id: string): void {
 
 // ---------- shared bits for the pages below ----------
 
-function dataTable(id: string, columns: string[], rows: HTMLElement[]): HTMLElement {
+/** A table (with an `id` unless null) of `columns` and `rows` in its scrolling wrapper. */
+function dataTable(id: string | null, columns: string[], rows: HTMLElement[]): HTMLElement {
   return h(
     "div",
     { class: "table-wrap" },
