@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { eventually, freePort } from "../harness/index.ts";
+import { eventually, freePort, spawnRedisServer } from "../harness/index.ts";
 
 /** A private Redis Cluster of three masters (no replicas) on free ports of 127.0.0.1. */
 export interface LocalCluster {
@@ -55,32 +55,18 @@ export async function startRedisCluster(): Promise<LocalCluster> {
   const ports: number[] = [];
   for (let i = 0; i < MASTERS; i++) ports.push(nodePort(ports));
   const spawn = (port: number) =>
-    Bun.spawn(
-      [
-        "redis-server",
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        join(dir, `nodes-${port}.conf`),
-        "--cluster-node-timeout",
-        "2000",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--maxmemory-policy",
-        "noeviction",
-        "--dir",
-        dir,
-        "--daemonize",
-        "no",
-      ],
-      { stdout: "ignore", stderr: "ignore" },
-    );
+    spawnRedisServer(port, [
+      "--cluster-enabled",
+      "yes",
+      "--cluster-config-file",
+      join(dir, `nodes-${port}.conf`),
+      "--cluster-node-timeout",
+      "2000",
+      "--dir",
+      dir,
+      "--daemonize",
+      "no",
+    ]);
   const servers = ports.map(spawn);
   const clients = ports.map(
     (port) => new Redis({ port, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 1 }),

@@ -12,6 +12,7 @@ import { Redis } from "ioredis";
 import type postgres from "postgres";
 import { childEnv } from "./apps.ts";
 import { freePort } from "./ports.ts";
+import { spawnRedisServer } from "./redis.ts";
 import { eventually } from "./wait.ts";
 
 /** Children die with the test process, however it ends (a crashed run must not leave servers behind). */
@@ -33,22 +34,7 @@ export class FaultRedis {
   }
 
   async start(): Promise<void> {
-    this.proc = Bun.spawn(
-      [
-        "redis-server",
-        "--port",
-        String(this.port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--maxmemory-policy",
-        "noeviction",
-      ],
-      { stdin: "ignore", stdout: "ignore", stderr: "ignore" },
-    );
+    this.proc = spawnRedisServer(this.port);
     killOnExit(this.proc);
     const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     client.on("error", () => {});

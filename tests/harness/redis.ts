@@ -46,3 +46,27 @@ export async function startPrivateRedis(label: string): Promise<LocalRedis> {
     },
   };
 }
+
+/**
+ * `redis-server` on 127.0.0.1:`port` as the fault and cluster suites run it: nothing kept on disk
+ * (a restart starts empty), `noeviction` as Conveyor requires, `extra` flags on top.
+ */
+export function spawnRedisServer(port: number, extra: string[] = []): ReturnType<typeof Bun.spawn> {
+  return Bun.spawn(
+    [
+      "redis-server",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--maxmemory-policy",
+      "noeviction",
+      ...extra,
+    ],
+    { stdin: "ignore", stdout: "ignore", stderr: "ignore" },
+  );
+}
