@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { projectRoot } from "@conveyor/core";
 import { computeScaling } from "@conveyor/scheduler";
+import { freePort } from "../harness/index.ts";
 
 // No container engine runs here: these read infra/ as Docker, Compose, Kubernetes and KEDA would,
 // and check what would otherwise only fail on a cluster.
@@ -88,12 +89,7 @@ describe("infra/compose.yaml", () => {
   test("a health check command runs as written: it fails when nothing answers", async () => {
     const test = services.api.healthcheck.test as string[];
     expect(test[0]).toBe("CMD");
-    const port = (() => {
-      const s = Bun.serve({ port: 0, fetch: () => new Response() });
-      const p = s.port as number;
-      s.stop(true);
-      return p;
-    })();
+    const port = freePort();
     const run = async (p: number) => {
       const args = test.slice(1).map((a) => a.replace("127.0.0.1:3000", `127.0.0.1:${p}`));
       const proc = Bun.spawn(args, { stdout: "ignore", stderr: "ignore" });
