@@ -102,12 +102,23 @@ describe("faults under load, real processes", () => {
       what: `${w.name}'s node row`,
       timeoutMs: 10_000,
     });
-  const pendingOf = async (ids: Iterable<string>): Promise<string[]> =>
-    (
+  /**
+   * Waits for the tasks of `gen` that are accepted and not final yet to finish; says how many
+   * there were and how long after `since` (when the fault ended) the last one did.
+   */
+  const inFlightDone = async (
+    gen: LoadGenerator,
+    since: number,
+    what: string,
+  ): Promise<{ inFlight: number; inFlightFinalMs: number }> => {
+    const inFlight = (
       await sql<{ id: string }[]>`
-        select id::text from tasks where id = any(${[...ids]}::uuid[])
+        select id::text from tasks where id = any(${[...gen.accepted]}::uuid[])
            and status not in ('completed', 'failed', 'cancelled')`
     ).map((r) => r.id);
+    await waitAllFinal(sql, inFlight, { timeoutMs: 60_000, what });
+    return { inFlight: inFlight.length, inFlightFinalMs: Math.round(performance.now() - since) };
+  };
 
   /** Every invariant, with the ids that break it in the failure message. */
   const expectInvariants = (r: InvariantReport) => {
@@ -262,15 +273,9 @@ describe("faults under load, real processes", () => {
       await redis.start();
       const restartedAt = performance.now();
       // Accepted and not final yet: queued jobs Redis forgot, and attempts running through the restart.
-      const inFlight = await pendingOf(gen.accepted);
-      await waitAllFinal(sql, inFlight, { timeoutMs: 60_000, what: "the tasks Redis forgot to finish" });
-      const inFlightFinalMs = Math.round(performance.now() - restartedAt);
+      const recovered = await inFlightDone(gen, restartedAt, "the tasks Redis forgot to finish");
       await Bun.sleep(2000);
-      const { report } = await finish("Redis restarted empty", gen, {
-        jobsLost,
-        inFlight: inFlight.length,
-        inFlightFinalMs,
-      });
+      const { report } = await finish("Redis restarted empty", gen, { jobsLost, ...recovered });
       expect(jobsLost).toBeGreaterThan(100);
       expect(report.statuses.hung ?? 0).toBe(0);
     },
@@ -289,18 +294,15 @@ describe("faults under load, real processes", () => {
       redis.resume();
       const resumedAt = performance.now();
       // Accepted and not final yet, most of them submitted while Redis was silent.
-      const inFlight = await pendingOf(gen.accepted);
-      await waitAllFinal(sql, inFlight, { timeoutMs: 60_000, what: "the tasks in flight to finish" });
-      const inFlightFinalMs = Math.round(performance.now() - resumedAt);
+      const recovered = await inFlightDone(gen, resumedAt, "the tasks in flight to finish");
       await Bun.sleep(2000);
       const { report } = await finish("Redis unreachable 10 s", gen, {
-        inFlight: inFlight.length,
-        inFlightFinalMs,
+        ...recovered,
         requestsDuringOutage: requestsDuring,
       });
       // The api answered while Redis was silent (a submit is kept in the ledger for the reconciler).
       expect(requestsDuring).toBeGreaterThan(0);
-      expect(inFlight.length).toBeGreaterThan(0);
+      expect(recovered.inFlight).toBeGreaterThan(0);
       expect(report.statuses.hung ?? 0).toBe(0);
     },
     PHASE_TIMEOUT_MS,
@@ -318,13 +320,10 @@ describe("faults under load, real processes", () => {
       const startedAt = performance.now();
       const during = gen.report();
       // Accepted and not final yet: attempts that ended while the ledger was away, waiting to be written.
-      const inFlight = await pendingOf(gen.accepted);
-      await waitAllFinal(sql, inFlight, { timeoutMs: 60_000, what: "the tasks in flight to finish" });
-      const inFlightFinalMs = Math.round(performance.now() - startedAt);
+      const recovered = await inFlightDone(gen, startedAt, "the tasks in flight to finish");
       await Bun.sleep(2000);
       const { report, stats } = await finish("PostgreSQL stopped 5 s", gen, {
-        inFlight: inFlight.length,
-        inFlightFinalMs,
+        ...recovered,
         answers503: (during.statuses["503"] ?? 0) - (before.statuses["503"] ?? 0),
       });
       expect((during.statuses["503"] ?? 0) - (before.statuses["503"] ?? 0)).toBeGreaterThan(0);
@@ -351,14 +350,11 @@ describe("faults under load, real processes", () => {
       await Bun.sleep(8000);
       await setSlots(null);
       const healedAt = performance.now();
-      const inFlight = await pendingOf(gen.accepted);
-      await waitAllFinal(sql, inFlight, { timeoutMs: 60_000, what: "the tasks in flight to finish" });
-      const inFlightFinalMs = Math.round(performance.now() - healedAt);
+      const recovered = await inFlightDone(gen, healedAt, "the tasks in flight to finish");
       await Bun.sleep(1000);
       const refused = await Promise.all(workers.filter((w) => w.running).map((w) => w.logLines(/too many clients/)));
       const { report, stats } = await finish("PostgreSQL out of connection slots 8 s", gen, {
-        inFlight: inFlight.length,
-        inFlightFinalMs,
+        ...recovered,
         workerLinesTooManyClients: refused.flat().length,
       });
       expect(report.statuses["500"] ?? 0).toBe(0);
