@@ -10,7 +10,7 @@ import {
   type TaskStatus,
   waitReady,
 } from "@conveyor/core";
-import type { Ledger, TaskRow } from "@conveyor/db";
+import type { Ledger, TaskRow, TaskState } from "@conveyor/db";
 import type { TaskCatalog, TaskType } from "@conveyor/handlers";
 import { backoffDelay, cancelChannel, type EventPublisher, type JobData, taskEvent } from "@conveyor/scheduler";
 import { type Job, UnrecoverableError, WaitingError, Worker } from "bullmq";
@@ -23,7 +23,7 @@ import { Heartbeat } from "./heartbeat.ts";
 import { MetricsRecorder } from "./metrics.ts";
 import { persist } from "./persist.ts";
 import { ProgressReporter } from "./progress.ts";
-import { WorkerMetrics } from "./prometheus.ts";
+import { type AttemptEnd, WorkerMetrics } from "./prometheus.ts";
 import { TaskLog } from "./task-log.ts";
 
 /** How long BullMQ may take to close once every run has settled, before it is forced. */
@@ -344,7 +344,7 @@ export class WorkerNode {
   ): Promise<void> {
     // A killed process never gets to write its outcome nor answer BullMQ: leave the attempt open.
     if (this.killed) return new Promise<never>(() => {});
-    const { ledger, events, log } = this.deps;
+    const { ledger, log } = this.deps;
     if (outcome.kind === "completed") {
       const row = await persist(log, "complete", () =>
         ledger.finishAttempt({
@@ -356,9 +356,7 @@ export class WorkerNode {
           result: outcome.result,
         }),
       );
-      this.metrics.recordEnd(task, "completed", runMs, row?.status ?? null);
-      this.prometheus?.attemptEnded(task.type, "completed", runMs, row?.status ?? null);
-      if (row) void events.publish(taskEvent(row));
+      this.ended(task, "completed", runMs, row);
       return;
     }
     // BullMQ counts failed attempts only: stalls and interruptions do not use one up.
@@ -384,9 +382,7 @@ export class WorkerNode {
         dueAt: again ? new Date(Date.now() + delayMs) : undefined,
       }),
     );
-    this.metrics.recordEnd(task, outcome.outcome, runMs, row?.status ?? null);
-    this.prometheus?.attemptEnded(task.type, outcome.outcome, runMs, row?.status ?? null);
-    if (row) void events.publish(taskEvent(row));
+    this.ended(task, outcome.outcome, runMs, row);
     if (!again) throw new UnrecoverableError(`${error.code}: ${error.message}`);
     if (outcome.outcome === "interrupted") {
       // Handed back by a draining node: back to waiting without using up an attempt.
@@ -395,6 +391,17 @@ export class WorkerNode {
       throw new WaitingError();
     }
     throw new RetryLater(`${error.code}: ${error.message}`, delayMs);
+  }
+
+  /**
+   * Counts an attempt's end (ledger rollups and Prometheus) and publishes the task's new state;
+   * `row` is null when the write changed nothing (a cancel won).
+   */
+  private ended(task: TaskRow, end: AttemptEnd, runMs: number, row: TaskState | null): void {
+    this.metrics.recordEnd(task, end, runMs, row?.status ?? null);
+    this.prometheus?.attemptEnded(task.type, end, runMs, row?.status ?? null);
+    // Not awaited, as at the start: events leave in order through one FIFO batcher.
+    if (row) void this.deps.events.publish(taskEvent(row));
   }
 
   /**
