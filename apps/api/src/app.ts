@@ -1,4 +1,4 @@
-import { type Logger, pingAll, type ReadinessCheck } from "@conveyor/core";
+import type { Logger, ReadinessCheck } from "@conveyor/core";
 import type { AuditLog, KeyStore, NodeRegistry } from "@conveyor/db";
 import type { TaskCatalog } from "@conveyor/handlers";
 import {
@@ -7,6 +7,7 @@ import {
   type Dispatcher,
   type Queues,
   type Runtime,
+  runtimeChecks,
   ScalingService,
   type Scheduler,
   type Schedules,
@@ -95,10 +96,7 @@ export function apiDepsFromRuntime(
       { ledger: runtime.ledger, nodes: runtime.nodes },
       { targetDrainSeconds: opts.scalingTargetDrainS ?? DEFAULT_TARGET_DRAIN_S },
     ),
-    checks: {
-      postgres: async () => void (await runtime.pg.sql`select 1`),
-      redis: () => pingAll(runtime.redis),
-    },
+    checks: runtimeChecks(runtime),
   };
 }
 

@@ -1,5 +1,5 @@
-import { createLogger, dataDir, evictingNodes, onShutdown, parseEnv, pingAll, projectRoot } from "@conveyor/core";
-import { createRuntimeFromEnv, resolveServices, ScheduleTicker } from "@conveyor/scheduler";
+import { createLogger, dataDir, evictingNodes, onShutdown, parseEnv, projectRoot } from "@conveyor/core";
+import { createRuntimeFromEnv, resolveServices, runtimeChecks, ScheduleTicker } from "@conveyor/scheduler";
 import { parseConcurrency } from "./concurrency.ts";
 import { createWorkerNode } from "./node.ts";
 
@@ -20,10 +20,7 @@ const node = createWorkerNode({
   concurrency: parseConcurrency(env.WORKER_CONCURRENCY, runtime.catalog, types),
   lockMs: env.JOB_LOCK_MS,
   metricsEnabled: env.METRICS_ENABLED,
-  checks: {
-    postgres: async () => void (await runtime.pg.sql`select 1`),
-    redis: () => pingAll(runtime.redis),
-  },
+  checks: runtimeChecks(runtime),
 });
 await node.start();
 // Every worker process also takes schedule ticks: BullMQ hands each tick to one of them.

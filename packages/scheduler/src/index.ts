@@ -8,6 +8,7 @@ export * from "./queues.ts";
 export * from "./reconciler.ts";
 export * from "./running-stack.ts";
 export * from "./runtime.ts";
+export * from "./runtime-checks.ts";
 export * from "./scaling.ts";
 export * from "./schedule/clock.ts";
 export * from "./schedule/ticker.ts";
