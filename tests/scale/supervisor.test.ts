@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { projectRoot } from "@conveyor/core";
-import { childEnv, createTestStack, eventually, type TestStack } from "../harness/index.ts";
-
-type NodeInfo = { id: string; pid: number; status: string };
+import { childEnv, createTestStack, eventually, listNodes, type TestStack } from "../harness/index.ts";
 
 /** Live (not zombie) processes whose parent is `ppid`, read from /proc. */
 function childPids(ppid: number): number[] {
@@ -40,10 +38,7 @@ describe("the worker supervisor (start:workers)", () => {
     await stack?.close();
   });
 
-  const nodesUp = async () =>
-    ((await (await stack.request("GET", "/v1/nodes")).json()) as { nodes: NodeInfo[] }).nodes.filter(
-      (n) => n.status === "up",
-    );
+  const nodesUp = async () => (await listNodes(stack)).filter((n) => n.status === "up");
 
   test(
     "replaces a killed worker, grows toward WORKERS_MAX under a backlog, shrinks to WORKERS_MIN when idle, stops on SIGTERM",
