@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { evictingNodes, masters, pingAll, projectRoot, queueName, SCHEDULES_QUEUE, scanKeys } from "@conveyor/core";
 import { Cluster } from "ioredis";
-import { createTestStack, deletePrefix, eventually, freePort, type TestStack, testPrefix } from "../harness/index.ts";
+import {
+  childEnv,
+  createTestStack,
+  deletePrefix,
+  eventually,
+  freePort,
+  type TestStack,
+  testPrefix,
+} from "../harness/index.ts";
 import { attemptsOf, flakiness, getTask, submit, testCatalog, waitStatus } from "../lifecycle/support.ts";
 import { openSse, type ServedMonitor, type SseClient, serveMonitor } from "../monitor/serve.ts";
 import { type LocalCluster, startRedisCluster } from "./redis-cluster.ts";
@@ -249,22 +257,23 @@ describe("Redis Cluster (three masters): the whole lifecycle", () => {
     const adminKey = `cluster-proc-key-${crypto.randomUUID()}`;
     const apiPort = freePort();
     const workerPort = freePort();
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== "REDIS_URL") env[k] = v;
-    Object.assign(env, {
-      DATABASE_URL: stack.db.url,
-      REDIS_CLUSTER_NODES: cluster.nodes.join(","),
-      // A prefix of their own: only the worker process can run what the api process queues.
-      QUEUE_PREFIX: procPrefix,
-      ADMIN_API_KEY: adminKey,
-      MIGRATE_ON_START: "false",
-      API_PORT: String(apiPort),
-      WORKER_PORT: String(workerPort),
-      WORKER_TYPES: "echo",
-      RECONCILE_INTERVAL_MS: "1000",
-      SHUTDOWN_GRACE_MS: "1000",
-      LOG_LEVEL: "error",
-    });
+    const env = childEnv(
+      {
+        DATABASE_URL: stack.db.url,
+        REDIS_CLUSTER_NODES: cluster.nodes.join(","),
+        // A prefix of their own: only the worker process can run what the api process queues.
+        QUEUE_PREFIX: procPrefix,
+        ADMIN_API_KEY: adminKey,
+        MIGRATE_ON_START: "false",
+        API_PORT: String(apiPort),
+        WORKER_PORT: String(workerPort),
+        WORKER_TYPES: "echo",
+        RECONCILE_INTERVAL_MS: "1000",
+        SHUTDOWN_GRACE_MS: "1000",
+        LOG_LEVEL: "error",
+      },
+      ["REDIS_URL"],
+    );
     for (const app of ["api", "worker"]) {
       procs.push(
         Bun.spawn(["bun", `apps/${app}/src/index.ts`], {
