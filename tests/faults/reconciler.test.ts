@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createTestStack, type TestStack, uuidv7At } from "../harness/index.ts";
+import { createTestStack, type TestStack } from "../harness/index.ts";
 
 describe("the reconciler: one leader at a time, retention", () => {
   let stack: TestStack;
@@ -32,7 +32,8 @@ describe("the reconciler: one leader at a time, retention", () => {
     const days = (n: number) => new Date(Date.now() - n * 86_400_000);
     // Tasks as they would be had they been submitted weeks ago: id, created_at and finish alike.
     const task = async (createdAt: Date, status: string, finishedAt: Date | null) => {
-      const id = uuidv7At(createdAt);
+      // A UUIDv7 as one made at `createdAt` would be: the task is old for real.
+      const id = Bun.randomUUIDv7("hex", createdAt);
       await stack.runtime.pg.sql`
         insert into tasks (id, tenant, type, status, payload, max_attempts, timeout_ms, backoff, job_id,
                            created_at, due_at, finished_at, attempts)

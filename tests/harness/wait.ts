@@ -20,10 +20,3 @@ export async function eventually<T>(
     await Bun.sleep(intervalMs);
   }
 }
-
-/** A UUIDv7 as one made at `at` would be: how a test makes a task that is old for real. */
-export function uuidv7At(at: Date): string {
-  const hex = at.getTime().toString(16).padStart(12, "0");
-  const rand = crypto.randomUUID().replace(/-/g, "");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${rand.slice(0, 3)}-8${rand.slice(3, 6)}-${rand.slice(6, 18)}`;
-}
