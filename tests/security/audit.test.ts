@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { adminKeyAuthenticator, createApp } from "@conveyor/api";
+import { apiDepsFromRuntime, createApp } from "@conveyor/api";
 import { createLogger } from "@conveyor/core";
 import type { AuditLog } from "@conveyor/db";
 import { createTestStack, TEST_ADMIN_KEY, type TestStack } from "../harness/index.ts";
@@ -193,14 +193,7 @@ describe("the audit trail", () => {
     const log = createLogger("test", "silent");
     log.error = ((...args: unknown[]) => void errors.push(args)) as typeof log.error;
     const app = createApp({
-      scheduler: stack.runtime.scheduler,
-      queues: stack.runtime.queues,
-      catalog: stack.runtime.catalog,
-      nodes: stack.runtime.nodes,
-      auth: adminKeyAuthenticator(TEST_ADMIN_KEY),
-      log,
-      maxBodyBytes: 1_048_576,
-      checks: {},
+      ...apiDepsFromRuntime(stack.runtime, { adminKey: TEST_ADMIN_KEY, log, maxBodyBytes: 1_048_576 }),
       audit: broken,
     });
     const id = await submit(TEST_ADMIN_KEY);

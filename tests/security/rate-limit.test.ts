@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type Authenticator, createApp, RedisRateLimiter } from "@conveyor/api";
+import { type Authenticator, apiDepsFromRuntime, createApp, RedisRateLimiter } from "@conveyor/api";
 import {
   createLogger,
   createRedis,
@@ -152,18 +152,7 @@ describe("POST /v1/tasks and /v1/tasks/batch across two API instances", () => {
     await Promise.all([waitReady(stack.runtime.redis), waitReady(second.redis)]);
     for (const runtime of [stack.runtime, second]) {
       apps.push(
-        createApp({
-          scheduler: runtime.scheduler,
-          queues: runtime.queues,
-          catalog: runtime.catalog,
-          nodes: runtime.nodes,
-          auth,
-          log,
-          maxBodyBytes: 1_048_576,
-          checks: {},
-          audit: runtime.audit,
-          limiter: new RedisRateLimiter(runtime.redis, stack.prefix, log),
-        }),
+        createApp({ ...apiDepsFromRuntime(runtime, { adminKey: TEST_ADMIN_KEY, log, maxBodyBytes: 1_048_576 }), auth }),
       );
     }
   });
