@@ -1,12 +1,13 @@
 import { isUuid, NotFoundError, SCOPES, UnavailableError } from "@conveyor/core";
 import type { ApiKey, KeyStore } from "@conveyor/db";
+import { unstorable } from "@conveyor/scheduler";
 import { Hono } from "hono";
 import { z } from "zod";
 import { type Authenticator, type AuthVars, requireScope } from "../auth/index.ts";
 import { validate } from "../validate/index.ts";
 
 /** PostgreSQL's `text` refuses U+0000 and unpaired surrogates: such a name is a 400, not a failed insert. */
-const storable = (s: string) => !s.includes("\u0000") && s.isWellFormed();
+const storable = (s: string) => unstorable(s, []) === null;
 
 /** The body of `POST /v1/keys`. */
 export const CreateKey = z.strictObject({
