@@ -82,7 +82,7 @@ export interface ScalablePool {
   range: ConcurrencyRange;
   /** The local concurrency now. */
   readonly concurrency: number;
-  /** Sets the local concurrency (the node spreads it over its BullMQ Workers for the type). */
+  /** Sets the local concurrency (of the type's one BullMQ Worker on this node). */
   resize(n: number): void;
   /** The most slots in use at once since the previous call; starts the next window. */
   takePeak(): number;
